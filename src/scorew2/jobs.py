@@ -1,0 +1,45 @@
+"""Running one pipeline step: its log file, its thread count, and a clear failure.
+
+A Snakemake ``script:`` calls ``with job(snakemake) as log:``; everything the step logs goes to
+the rule's ``log:`` file, torch uses the rule's ``threads``, and an exception is written to
+the log with its message before it propagates (Snakemake then removes the step's outputs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+
+@contextlib.contextmanager
+def job(smk: Any) -> Iterator[logging.Logger]:
+    """Set up logging to ``smk.log[0]`` and ``torch.set_num_threads(smk.threads)``."""
+    log_path = smk.log[0]
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    logger = logging.getLogger(f"scorew2.{smk.rule}")
+    logger.setLevel(logging.INFO)
+    handler = logging.FileHandler(log_path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.handlers[:] = [handler, logging.StreamHandler(sys.stderr)]
+    logger.propagate = False
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").handlers[:] = [handler]
+
+    import torch
+
+    torch.set_num_threads(max(1, int(getattr(smk, "threads", 1))))
+    logger.info("rule %s, wildcards %s", smk.rule, dict(smk.wildcards.items()))
+    try:
+        yield logger
+    except Exception as err:
+        logger.error("%s failed: %s: %s", smk.rule, type(err).__name__, err)
+        logger.debug("%s", traceback.format_exc())
+        handler.stream.write(traceback.format_exc())
+        raise
+    finally:
+        handler.close()

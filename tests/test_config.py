@@ -1,0 +1,73 @@
+"""Bad configuration values are refused with a message naming the key and the allowed values."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scorew2.config import validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def broken(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    cfg = copy.deepcopy(DEFAULT)
+    change(cfg)
+    return cfg
+
+
+def test_default_and_smoke_configs_are_valid() -> None:
+    cfg = validate_config(DEFAULT)
+    assert cfg["training"]["epochs"] == 1000
+    smoke = validate_config(yaml.safe_load((REPO / "tests/smoke/config.yaml").read_text()))
+    assert smoke["training"]["lr"] == pytest.approx(1e-3)  # filled from the schema default
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda c: c["experiments"]["loglog"]["datasets"].append("mnist"),
+            ["experiments.loglog.datasets[3]", "'mnist'", "four_clusters", "swiss_roll"],
+        ),
+        (
+            lambda c: c["experiments"]["loglog"].__setitem__("regularizers", ["dropout"]),
+            ["experiments.loglog.regularizers[0]", "none", "spectral_norm", "weight_clip"],
+        ),
+        (lambda c: c["training"].__setitem__("epochs", 0), ["training.epochs", "minimum of 1"]),
+        (lambda c: c["training"].__setitem__("epochs", -5), ["training.epochs", "minimum of 1"]),
+        (lambda c: c["experiments"]["tsweep"].__setitem__("T", [0, 10]), ["tsweep.T[0]"]),
+        (
+            lambda c: c["experiments"]["tsweep"]["schedule"].__setitem__("beta_end", 1e-6),
+            ["experiments.tsweep.schedule", "beta_end", "below beta_start"],
+        ),
+        (lambda c: c["experiments"]["loglog"].__setitem__("seeds", []), ["loglog.seeds", "empty"]),
+        (lambda c: c["training"].__setitem__("lr", "fast"), ["training.lr", "not of type"]),
+        (lambda c: c["training"].__setitem__("epochs", 10.5), ["training.epochs", "integer"]),
+        (
+            lambda c: c["experiments"].__setitem__("fig5", c["experiments"]["loglog"]),
+            ["experiments", "'fig5' was unexpected", "loglog, tsweep"],
+        ),
+        (lambda c: c.__setitem__("devcie", "cpu"), ["'devcie' was unexpected"]),
+        (lambda c: c.__setitem__("device", "tpu"), ["device", "auto, cpu, cuda"]),
+        (
+            lambda c: c["evaluation"].__setitem__("w2_points", 10**6),
+            ["evaluation.w2_points", "exceeds datasets.four_clusters.n"],
+        ),
+        (
+            lambda c: c["training"].__setitem__("maximize_epochs", 2000),
+            ["training.maximize_epochs", "exceeds"],
+        ),
+    ],
+)
+def test_bad_values_are_refused(change: Callable[[dict], None], expected: list[str]) -> None:
+    with pytest.raises(ValueError) as err:
+        validate_config(broken(change))
+    for part in expected:
+        assert part in str(err.value), (part, str(err.value))

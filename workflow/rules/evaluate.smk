@@ -1,0 +1,94 @@
+# Evaluation of every checkpoint of a run group, one rule per quantity so that a setting
+# reruns only what depends on it (w2_points: sample, w2, bound; lipschitz_grid: lipschitz,
+# bound; never training).
+
+GROUP = f"{R}/runs/{{exp}}/{{dataset}}/{{reg}}/T{{T}}"
+
+
+rule sample:
+    input:
+        data=f"{R}/data/{{dataset}}.npz",
+        checkpoints=f"{GROUP}/checkpoints.pt",
+    output:
+        samples=f"{GROUP}/samples.npz",
+    params:
+        run=run_params,
+        n_points=config["evaluation"]["w2_points"],
+        seed=config["evaluation"]["seed"],
+    threads: 1
+    log:
+        f"{R}/logs/sample/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+    benchmark:
+        f"{R}/benchmarks/sample/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    script:
+        "../scripts/sample.py"
+
+
+rule w2:
+    input:
+        data=f"{R}/data/{{dataset}}.npz",
+        samples=f"{GROUP}/samples.npz",
+    output:
+        w2=f"{GROUP}/w2.csv",
+    params:
+        n_points=config["evaluation"]["w2_points"],
+    threads: 1
+    log:
+        f"{R}/logs/w2/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+    benchmark:
+        f"{R}/benchmarks/w2/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    script:
+        "../scripts/w2.py"
+
+
+rule losses:
+    input:
+        data=f"{R}/data/{{dataset}}.npz",
+        checkpoints=f"{GROUP}/checkpoints.pt",
+    output:
+        losses=f"{GROUP}/losses.csv",
+    params:
+        run=run_params,
+        draws=config["evaluation"]["loss_draws"],
+        seed=config["evaluation"]["seed"],
+    threads: 1
+    log:
+        f"{R}/logs/losses/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+    benchmark:
+        f"{R}/benchmarks/losses/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    script:
+        "../scripts/losses.py"
+
+
+rule lipschitz:
+    input:
+        data=f"{R}/data/{{dataset}}.npz",
+        checkpoints=f"{GROUP}/checkpoints.pt",
+    output:
+        lipschitz=f"{GROUP}/lipschitz.csv",
+    params:
+        run=run_params,
+        grid=config["evaluation"]["lipschitz_grid"],
+        seed=config["evaluation"]["seed"],
+    threads: 1
+    log:
+        f"{R}/logs/lipschitz/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+    benchmark:
+        f"{R}/benchmarks/lipschitz/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    script:
+        "../scripts/lipschitz.py"
+
+
+rule bound:
+    input:
+        w2=f"{GROUP}/w2.csv",
+        losses=f"{GROUP}/losses.csv",
+        lipschitz=f"{GROUP}/lipschitz.csv",
+    output:
+        bound=f"{GROUP}/bound.csv",
+    params:
+        schedule=schedule_params,
+    log:
+        f"{R}/logs/bound/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+    script:
+        "../scripts/bound.py"

@@ -1,0 +1,33 @@
+# Tables the paper lacks: one row per run, the paper's claims with computed verdicts, and the
+# run time of every heavy job.
+
+
+rule tables:
+    input:
+        bounds=group_files("bound.csv"),
+        lipschitz=group_files("lipschitz.csv"),
+    output:
+        runs=report(f"{R}/tables/runs.csv", category="Tables"),
+        claims=f"{R}/tables/claims.md",
+        claims_csv=report(f"{R}/tables/claims.csv", category="Tables"),
+        provenance=f"{R}/tables/provenance.json",
+    params:
+        config=config,
+        maximize_epochs=config["training"]["maximize_epochs"],
+    log:
+        f"{R}/logs/tables/tables.log",
+    script:
+        "../scripts/tables.py"
+
+
+rule runtimes:
+    input:
+        group_files("checkpoints.pt") + group_files("samples.npz") + group_files("bound.csv"),
+    output:
+        f"{R}/tables/runtimes.csv",
+    params:
+        benchmarks=f"{R}/benchmarks",
+    log:
+        f"{R}/logs/tables/runtimes.log",
+    script:
+        "../scripts/runtimes.py"

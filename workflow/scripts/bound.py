@@ -1,0 +1,14 @@
+"""Rule bound: per checkpoint, the bound of Corollary 1 from its own L_s, and violations."""
+
+from scorew2.evaluate import bound_group
+from scorew2.io import load_csv, save_csv
+from scorew2.jobs import job
+from scorew2.schedule import make_schedule
+
+with job(snakemake) as log:
+    w2s = load_csv(snakemake.input.w2, required=("seed", "epoch", "w2", "w2_T"))
+    losses = load_csv(snakemake.input.losses, required=("seed", "epoch", "jdsm", "jsm"))
+    lips = load_csv(snakemake.input.lipschitz, required=("seed", "epoch", "step", "L_grid"))
+    df = bound_group(w2s, losses, lips, make_schedule(**snakemake.params.schedule))
+    save_csv(df, snakemake.output.bound)
+    log.info("%d checkpoints, %d above their bound", len(df), int(df["violation"].sum()))
