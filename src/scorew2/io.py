@@ -38,6 +38,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        tmp_path.chmod(0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp_path, dest)
     finally:
         tmp_path.unlink(missing_ok=True)

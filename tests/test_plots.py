@@ -1,0 +1,163 @@
+"""Tests of scorew2.plots: every figure is written (png and pdf) from small synthetic tables laid
+out like the pipeline's, bad input names the file and the column, and outputs are atomic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scorew2.io import CorruptFileError, save_csv, save_npz
+from scorew2.plots import FIGURES, draw
+
+torch.set_num_threads(1)
+
+SEEDS = (0, 1)
+EPOCHS = (0, 1, 2, 3, 5, 10, 20, 50, 100)
+MAXIMIZE = 3
+
+
+def _bound_rows(exp, ds, reg, T, epochs, rng):
+    rows = []
+    for seed in SEEDS:
+        for e in epochs:
+            jsm = float(np.exp(3.0 - np.log1p(e) + 0.1 * rng.standard_normal()))
+            floor = 0.8
+            w2 = float(0.5 * np.sqrt(jsm + floor) * np.exp(0.05 * rng.standard_normal()))
+            c, cp = 0.1 + 0.01 * seed, 0.3
+            rows.append(
+                dict(
+                    experiment=exp,
+                    dataset=ds,
+                    regularizer=reg,
+                    T=T,
+                    seed=seed,
+                    epoch=e,
+                    jdsm=jsm + floor,
+                    jsm=jsm,
+                    dsm_floor=floor,
+                    w2=w2,
+                    w2_floor=0.02,
+                    w2_T=0.0 if exp == "loglog" else 0.5 / T,
+                    log_intercept=c,
+                    log_intercept_paper=cp,
+                    log_I_T=2.0 - T / 5,
+                    offset=np.exp(2.0 - T / 5) / T,
+                    corollary2_offset=np.exp(3.0 - T / 10),
+                    log_bound=c + 0.5 * np.log(jsm + floor),
+                    violation=bool(seed and e == 5),
+                )
+            )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, list[str]]:
+    """The files figures.smk gives each figure, for a smoke-sized config."""
+    root = tmp_path_factory.mktemp("results")
+    rng = np.random.default_rng(0)
+    bound, samples, lip, data, tbound = [], [], [], [], []
+    for ds in ("four_clusters", "moons"):
+        x = rng.normal(size=(60, 2))
+        save_npz(root / f"data/{ds}.npz", train=x, fresh=x + 0.01)
+        data.append(str(root / f"data/{ds}.npz"))
+        for reg in ("none", "spectral_norm"):
+            g = root / f"runs/loglog/{ds}/{reg}/T10"
+            save_csv(pd.DataFrame(_bound_rows("loglog", ds, reg, 10, EPOCHS, rng)), g / "bound.csv")
+            bound.append(str(g / "bound.csv"))
+            m = len(SEEDS) * len(EPOCHS)
+            save_npz(
+                g / "samples.npz",
+                samples=rng.normal(size=(m, 50, 2)).astype(np.float32),
+                seeds=np.repeat(SEEDS, len(EPOCHS)),
+                epochs=np.tile(EPOCHS, len(SEEDS)),
+                ref=x[:50],
+            )
+            if reg == "none":
+                samples.append(str(g / "samples.npz"))
+    for T in (5, 10):
+        g = root / f"runs/tsweep/four_clusters/none/T{T}"
+        save_csv(
+            pd.DataFrame(_bound_rows("tsweep", "four_clusters", "none", T, [100], rng)),
+            g / "bound.csv",
+        )
+        tbound.append(str(g / "bound.csv"))
+        steps = np.arange(T)
+        rows = [
+            dict(
+                experiment="tsweep",
+                dataset="four_clusters",
+                regularizer="none",
+                T=T,
+                seed=s,
+                epoch=100,
+                step=i,
+                L_grid=5 - 6 * i / T + 0.1 * s,
+                L_paper=4 - 5 * i / T,
+                L_exact=5.5 - 6.5 * i / T,
+            )
+            for s in SEEDS
+            for i in steps
+        ]
+        save_csv(pd.DataFrame(rows), g / "lipschitz.csv")
+        lip.append(str(g / "lipschitz.csv"))
+    return {
+        "fig1": bound,
+        "fig3": bound,
+        "figF": bound,
+        "fig2": bound + samples + data,
+        "fig4a": lip,
+        "fig4b": tbound,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_every_figure_written_in_png_and_pdf(inputs, tmp_path, name):
+    outs = [tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"]
+    draw(name, inputs[name], outs, dpi=40, maximize_epochs=MAXIMIZE)
+    assert outs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert outs[1].read_bytes()[:5] == b"%PDF-"
+    assert all(o.stat().st_size > 1000 for o in outs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(o.name for o in outs)  # no .tmp
+
+
+def test_redraw_overwrites_and_input_order_does_not_matter(inputs, tmp_path):
+    out = tmp_path / "f.png"
+    draw("fig4b", inputs["fig4b"], [out], dpi=30)
+    first = out.stat().st_size
+    draw("fig4b", inputs["fig4b"][::-1], [out], dpi=30)
+    assert out.stat().st_size > 0 and abs(out.stat().st_size - first) < 0.1 * first
+
+
+def test_single_seed_and_single_T(inputs, tmp_path):
+    lip = pd.read_csv(inputs["fig4a"][0])
+    one = tmp_path / "lipschitz.csv"
+    lip[lip["seed"] == 0].to_csv(one, index=False)
+    draw("fig4a", [one], [tmp_path / "a.png"], dpi=30)
+    assert (tmp_path / "a.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "column"), [("fig1", "w2"), ("figF", "jsm"), ("fig4a", "L_exact")]
+)
+def test_missing_column_names_file_and_column(inputs, tmp_path, name, column):
+    src = inputs[name][0]
+    bad = tmp_path / Path(src).name
+    pd.read_csv(src).drop(columns=[column]).to_csv(bad, index=False)
+    with pytest.raises(CorruptFileError, match=rf"{bad.name}.*{column}") as err:
+        draw(name, [bad, *inputs[name][1:]], [tmp_path / "x.png"], dpi=30, maximize_epochs=3)
+    assert isinstance(err.value, ValueError)
+    assert str(bad) in str(err.value)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_bad_arguments(inputs, tmp_path):
+    with pytest.raises(ValueError, match="name: unknown figure 'fig9'"):
+        draw("fig9", inputs["fig1"], [tmp_path / "x.png"])
+    with pytest.raises(ValueError, match="no lipschitz table"):
+        draw("fig4a", inputs["fig4b"], [tmp_path / "x.png"])
+    with pytest.raises(ValueError, match=r"no samples\.npz"):
+        draw("fig2", inputs["fig1"], [tmp_path / "x.png"], dpi=30, maximize_epochs=3)
