@@ -30,7 +30,7 @@ class Schedule:
         object.__setattr__(self, "betas", b)
 
     @property
-    def T(self) -> int:  # noqa: N802 (the paper's name)
+    def T(self) -> int:
         """Number of steps."""
         return int(self.betas.size)
 
@@ -45,7 +45,7 @@ class Schedule:
         return np.cumprod(self.alphas)
 
 
-def make_schedule(kind: str, T: int, beta_start: float, beta_end: float) -> Schedule:  # noqa: N803
+def make_schedule(kind: str, T: int, beta_start: float, beta_end: float) -> Schedule:
     """Betas rising from ``beta_start`` to ``beta_end`` over T steps.
 
     - linear:    b_i = start + (end - start) * i / (T - 1)
@@ -58,7 +58,9 @@ def make_schedule(kind: str, T: int, beta_start: float, beta_end: float) -> Sche
     if not isinstance(T, int | np.integer) or isinstance(T, bool) or T < 1:
         raise ValueError(f"T: expected an integer >= 1, got {T!r}")
     if not (0 < beta_start < 1 and 0 < beta_end < 1):
-        raise ValueError(f"beta_start and beta_end must lie in (0, 1), got {beta_start}, {beta_end}")
+        raise ValueError(
+            f"beta_start and beta_end must lie in (0, 1), got {beta_start}, {beta_end}"
+        )
     if beta_end < beta_start:
         raise ValueError(f"beta_end ({beta_end}) is below beta_start ({beta_start})")
     if T == 1:

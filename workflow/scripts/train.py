@@ -9,28 +9,38 @@ from scorew2.train import TrainConfig, train
 
 with job(snakemake) as log:
     run, tr = snakemake.params.run, dict(snakemake.params.training)
+    if "weight_clip" in tr:
+        tr["clip_value"] = tr.pop("weight_clip")
     data = load_npz(snakemake.input.data, required=("train",))["train"]
     schedule = make_schedule(**run["schedule"])
+    state = snakemake.params.state
+    if os.path.exists(state):
+        log.info("resuming from %s", state)
+
+    def progress(epoch, losses):
+        if epoch % 50 == 0 or epoch == tr["epochs"]:
+            log.info("epoch %d: mean loss per seed %s", epoch, losses.round(5).tolist())
+
     result = train(
         data,
         schedule,
-        run["regularizer"],
         run["seeds"],
-        TrainConfig(**tr),
-        state_path=snakemake.params.state,
+        run["regularizer"],
+        config=TrainConfig(**tr),
+        state_path=state,
         device=snakemake.params.device,
-        log=log.info,
+        progress=progress,
     )
     save_torch(
         {
             "epochs": result.epochs,
             "states": result.states,
-            "seeds": run["seeds"],
-            "regularizer": run["regularizer"],
-            "n_steps": schedule.T,
+            "seeds": list(result.seeds),
+            "regularizer": result.regularizer,
+            "n_steps": result.n_steps,
             "hidden": tr["hidden"],
             "loss_history": result.loss_history,
         },
         snakemake.output.checkpoints,
     )
-    os.remove(snakemake.params.state)  # the checkpoints file is complete: no resume needed
+    os.remove(state)  # the checkpoints file is complete; nothing left to resume

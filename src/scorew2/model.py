@@ -1,0 +1,453 @@
+"""The paper's noise-prediction network, M independent copies evaluated in one batched pass.
+
+PAPER section 4 (the authors' ``ConditionalModel``): three gated layers 2 -> 64 -> 64 -> 64,
+
+    h_l = act((h_{l-1} W_l^T + c_l) * gamma_l[t]),   gamma_l an embedding (T, 64),
+
+then a final linear layer eps_theta(x, t) = h_3 W_4^T + c_4.  act = softplus, or ReLU with every
+linear weight spectrally normalised (``regularizer="spectral_norm"``).  The score of the network
+is s_theta(x, t) = -eps_theta(x, t) / sqrt(1 - abar_t) (PAPER section 1).
+
+Batching: every parameter and buffer has a leading model axis of size M = ``n_models``.  All the
+parameters of model m live in one row ``flat[m]`` of a single (M, P) parameter, so that the
+optimiser, gradient-norm clipping and weight clipping act on one tensor (one kernel each) while
+staying exactly per model.  ``params()`` gives named views (weights stored (out, in) as in
+``torch.nn.Linear``).  Model m is initialised from its own generator
+``torch.Generator().manual_seed(seeds[m])`` only, so it is identical whatever the other models
+of the batch are.
+
+Spectral normalisation follows ``torch.nn.utils.parametrizations.spectral_norm`` (one power
+iteration per training forward on persistent u, v buffers, 15 iterations at construction,
+W_sn = W / (u^T W v) with u, v held constant for the gradient; eval mode uses the stored u, v
+without updating them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scorew2._checks import check_choice
+
+REGULARIZERS = ("none", "spectral_norm", "weight_clip")
+INITS = ("torch", "xavier")
+_SN_EPS = 1e-12
+_SN_INIT_ITERS = 15
+N_GATED = 3
+
+
+def _layer_dims(dim: int, hidden: int) -> list[tuple[int, int]]:
+    """(in, out) of the four linear layers."""
+    return [(dim, hidden), (hidden, hidden), (hidden, hidden), (hidden, dim)]
+
+
+class ScoreNet(nn.Module):
+    """M independent copies of the paper's gated MLP, evaluated as one batched model.
+
+    Args:
+        n_steps: T, the number of diffusion steps (rows of each gate embedding).
+        seeds: one integer seed per model (M = len(seeds)); ``None`` leaves the parameters at
+            zero (use with ``n_models`` before loading a state, see ``from_state``).
+        regularizer: one of ``REGULARIZERS``.  "none" and "weight_clip" use softplus;
+            "spectral_norm" uses ReLU and spectrally normalises all four linear weights.
+        n_models: M when ``seeds`` is None.
+        dim: data dimension d (2 in the paper).
+        hidden: width (64 in the paper).
+        init: "torch" (the default of ``nn.Linear``: weights and biases uniform on
+            [-1/sqrt(fan_in), 1/sqrt(fan_in)]) or "xavier" (the authors' notebook: the three
+            gated weights ~ N(0, 2 / (fan_in + fan_out)), the last layer as "torch").
+            Gates are uniform on [0, 1) in both.
+    """
+
+    def __init__(
+        self,
+        n_steps: int,
+        seeds: Sequence[int] | None,
+        regularizer: str = "none",
+        *,
+        n_models: int | None = None,
+        dim: int = 2,
+        hidden: int = 64,
+        init: str = "torch",
+    ) -> None:
+        super().__init__()
+        check_choice(regularizer, REGULARIZERS, "regularizer")
+        check_choice(init, INITS, "init")
+        for name, val in (("n_steps", n_steps), ("dim", dim), ("hidden", hidden)):
+            if not isinstance(val, int | np.integer) or isinstance(val, bool) or val < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {val!r}")
+        if seeds is None:
+            if n_models is None or int(n_models) < 1:
+                raise ValueError("n_models: give seeds, or n_models >= 1 when seeds is None")
+            m = int(n_models)
+        else:
+            seeds = [int(s) for s in seeds]
+            if len(seeds) == 0:
+                raise ValueError("seeds: expected at least one seed")
+            if n_models is not None and int(n_models) != len(seeds):
+                raise ValueError(f"n_models ({n_models}) != len(seeds) ({len(seeds)})")
+            m = len(seeds)
+        self.n_steps = int(n_steps)
+        self.regularizer = regularizer
+        self.dim = int(dim)
+        self.hidden = int(hidden)
+        self.n_models = m
+        self.init_kind = init
+        self.dims = _layer_dims(self.dim, self.hidden)
+
+        # layout of one model's row: gates (T, 3, H), then W_l (out, in), c_l (out) per layer
+        layout: dict[str, tuple[int, tuple[int, ...]]] = {}
+        off = 0
+
+        def add(name: str, shape: tuple[int, ...]) -> None:
+            nonlocal off
+            layout[name] = (off, shape)
+            off += math.prod(shape)
+
+        add("gamma", (self.n_steps, N_GATED, self.hidden))
+        for i, (fi, fo) in enumerate(self.dims, start=1):
+            add(f"W{i}", (fo, fi))
+            add(f"c{i}", (fo,))
+        # pad the row to a multiple of 3H so that flat.view(-1, 3H) holds the gate rows:
+        # gate (m, t) is row m * gate_rows + t (one index_select gathers every gate)
+        row = N_GATED * self.hidden
+        if off % row:
+            add("pad", (row - off % row,))
+        self.gate_rows = off // row
+        self.layout = layout
+        self.n_params = off
+        self.flat = nn.Parameter(torch.zeros(m, off))
+        if regularizer == "spectral_norm":
+            for i, (fi, fo) in enumerate(self.dims, start=1):
+                self.register_buffer(f"sn_u{i}", torch.zeros(m, fo))
+                self.register_buffer(f"sn_v{i}", torch.zeros(m, fi))
+        self.act = F.relu if regularizer == "spectral_norm" else F.softplus
+        if seeds is not None:
+            self._initialise(seeds)
+
+    # ------------------------------------------------------------------ construction
+    def _initialise(self, seeds: Sequence[int]) -> None:
+        """Fill model m's row (and SN buffers) from ``torch.Generator().manual_seed(seeds[m])``.
+
+        Draw order per model: for l = 1, 2, 3: W_l, c_l, gamma_l; then W_4, c_4; then for
+        spectral_norm, per layer u ~ N(0, I), v ~ N(0, I) normalised, followed by 15 power
+        iterations (as torch's parametrization does at registration).
+        """
+        with torch.no_grad():
+            for m, seed in enumerate(seeds):
+                g = torch.Generator().manual_seed(seed)
+                row = torch.zeros(self.n_params)
+                gam = torch.empty(self.n_steps, N_GATED, self.hidden)
+                for i, (fi, fo) in enumerate(self.dims, start=1):
+                    bound = 1.0 / math.sqrt(fi)
+                    w = torch.empty(fo, fi)
+                    if self.init_kind == "xavier" and i <= N_GATED:
+                        w.normal_(0.0, math.sqrt(2.0 / (fi + fo)), generator=g)
+                    else:
+                        w.uniform_(-bound, bound, generator=g)
+                    c = torch.empty(fo).uniform_(-bound, bound, generator=g)
+                    self._row_view(row, f"W{i}").copy_(w)
+                    self._row_view(row, f"c{i}").copy_(c)
+                    if i <= N_GATED:
+                        gam[:, i - 1, :] = torch.empty(self.n_steps, self.hidden).uniform_(
+                            0.0, 1.0, generator=g
+                        )
+                self._row_view(row, "gamma").copy_(gam)
+                self.flat[m].copy_(row)
+                if self.regularizer == "spectral_norm":
+                    for i, (fi, fo) in enumerate(self.dims, start=1):
+                        u = F.normalize(
+                            torch.empty(fo).normal_(0, 1, generator=g), dim=0, eps=_SN_EPS
+                        )
+                        v = F.normalize(
+                            torch.empty(fi).normal_(0, 1, generator=g), dim=0, eps=_SN_EPS
+                        )
+                        w = self._row_view(row, f"W{i}")
+                        for _ in range(_SN_INIT_ITERS):
+                            u = F.normalize(w @ v, dim=0, eps=_SN_EPS)
+                            v = F.normalize(w.T @ u, dim=0, eps=_SN_EPS)
+                        getattr(self, f"sn_u{i}")[m].copy_(u)
+                        getattr(self, f"sn_v{i}")[m].copy_(v)
+
+    def _row_view(self, row: torch.Tensor, name: str) -> torch.Tensor:
+        off, shape = self.layout[name]
+        return row[off : off + math.prod(shape)].view(shape)
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this architecture (without the weights)."""
+        return {
+            "n_steps": self.n_steps,
+            "regularizer": self.regularizer,
+            "dim": self.dim,
+            "hidden": self.hidden,
+            "n_models": self.n_models,
+        }
+
+    @classmethod
+    def from_state(
+        cls,
+        state: dict[str, torch.Tensor],
+        n_steps: int,
+        regularizer: str = "none",
+        *,
+        dim: int = 2,
+        hidden: int = 64,
+    ) -> ScoreNet:
+        """Build a ScoreNet holding ``state`` (M inferred from the model axis of ``state``)."""
+        if "flat" not in state:
+            raise ValueError("state: no 'flat' entry; not a ScoreNet state dict")
+        net = cls(
+            n_steps, None, regularizer, n_models=int(state["flat"].shape[0]), dim=dim, hidden=hidden
+        )
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as err:
+            raise ValueError(f"state: does not fit ScoreNet({net.config()}): {err}") from err
+        return net
+
+    # ------------------------------------------------------------------ parameters
+    def params(self, source: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Named batched views of ``source`` (default: the parameter ``flat``).
+
+        gamma: (M, T, 3, H); W_l: (M, out, in); c_l: (M, out).  Views (differentiable when
+        ``source`` is the parameter), so writing into them writes into ``source``.
+        """
+        src = self.flat if source is None else source
+        m = src.shape[0]
+        out = {}
+        for name, (off, shape) in self.layout.items():
+            out[name] = src[:, off : off + math.prod(shape)].view(m, *shape)
+        return out
+
+    def _sn_vectors(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return getattr(self, f"sn_u{i}"), getattr(self, f"sn_v{i}")
+
+    @torch.no_grad()
+    def _power_iteration(self, i: int, w: torch.Tensor) -> None:
+        """One power-iteration step on layer i, in place: u <- N(W v), v <- N(W^T u)."""
+        u, v = self._sn_vectors(i)
+        w = w.detach()
+        u.copy_(F.normalize(torch.bmm(w, v.unsqueeze(-1)).squeeze(-1), dim=1, eps=_SN_EPS))
+        v.copy_(
+            F.normalize(
+                torch.bmm(w.transpose(1, 2), u.unsqueeze(-1)).squeeze(-1), dim=1, eps=_SN_EPS
+            )
+        )
+
+    def _sigma(self, i: int, w: torch.Tensor) -> torch.Tensor:
+        """sigma = u^T W v with the stored (constant) u, v; shape (M, 1, 1); differentiable in W."""
+        u, v = self._sn_vectors(i)
+        wv = torch.bmm(w, v.unsqueeze(-1)).squeeze(-1)
+        return (u * wv).sum(dim=1).view(-1, 1, 1)
+
+    def effective_weights(self, update: bool | None = None) -> list[torch.Tensor]:
+        """The four weights used by the forward pass (W_l / sigma_l for spectral_norm).
+
+        ``update`` (default: ``self.training``) performs one power iteration first, as a
+        training forward of torch's spectral_norm does.
+        """
+        p = self.params()
+        ws = [p[f"W{i}"] for i in range(1, 5)]
+        if self.regularizer != "spectral_norm":
+            return ws
+        if update is None:
+            update = self.training
+        out = []
+        for i, w in enumerate(ws, start=1):
+            if update:
+                self._power_iteration(i, w)
+            out.append(w / self._sigma(i, w))
+        return out
+
+    @torch.no_grad()
+    def clip_weights_(self, c: float = 0.1) -> None:
+        """Weight clipping (PAPER section 4): clamp every parameter to [-c, c], in place."""
+        if not c > 0:
+            raise ValueError(f"c: expected a positive clip value, got {c}")
+        self.flat.clamp_(-c, c)
+
+    # ------------------------------------------------------------------ evaluation
+    def _check_inputs(self, x: torch.Tensor, t: torch.Tensor) -> None:
+        m = self.n_models
+        if (
+            not isinstance(x, torch.Tensor)
+            or x.ndim != 3
+            or x.shape[0] != m
+            or x.shape[2] != self.dim
+        ):
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x: expected a tensor of shape (M={m}, B, d={self.dim}), got {shape}")
+        if not x.is_floating_point():
+            raise ValueError(f"x: expected a floating-point tensor, got {x.dtype}")
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(x.shape[:2]):
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"t: expected shape {tuple(x.shape[:2])} (M, B), got {shape}")
+        if t.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"t: expected an integer tensor (int64), got {t.dtype}")
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.n_steps):
+            raise ValueError(
+                f"t: step out of range [0, {self.n_steps - 1}] "
+                f"(min {int(t.min())}, max {int(t.max())})"
+            )
+
+    def _gate_index(self, t: torch.Tensor) -> torch.Tensor:
+        """Rows of ``flat.view(-1, 3H)`` holding gamma[m, t[m, b]], flattened (M * B,)."""
+        base = torch.arange(t.shape[0], device=t.device).mul_(self.gate_rows).unsqueeze(1)
+        return (t + base).reshape(-1)
+
+    def _gates(self, flat: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """gamma[m, t[m, b]] -> (M, B, 3, H), one index_select (see the row layout)."""
+        rows = flat.view(-1, N_GATED * self.hidden)
+        g = rows.index_select(0, self._gate_index(t))
+        return g.view(t.shape[0], t.shape[1], N_GATED, self.hidden)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """eps_theta(x, t) for each model: x (M, B, d) float, t (M, B) int64 -> (M, B, d).
+
+        Differentiable in x and in the parameters (autograd).  In training mode with
+        spectral_norm, one power iteration updates u, v first.
+        """
+        self._check_inputs(x, t)
+        x = x.to(self.flat.dtype)
+        p = self.params()
+        ws = self.effective_weights()
+        g = self._gates(self.flat, t.long())
+        h = x
+        for i in range(1, N_GATED + 1):
+            a = torch.baddbmm(p[f"c{i}"].unsqueeze(1), h, ws[i - 1].transpose(1, 2))
+            h = self.act(a * g[:, :, i - 1])
+        return torch.baddbmm(p["c4"].unsqueeze(1), h, ws[3].transpose(1, 2))
+
+    def score(self, x: torch.Tensor, t: torch.Tensor, alpha_bars: Any) -> torch.Tensor:
+        """s_theta(x, t) = -eps_theta(x, t) / sqrt(1 - abar_t)  (PAPER section 1)."""
+        abar = torch.as_tensor(np.asarray(alpha_bars), dtype=torch.float64)
+        if abar.ndim != 1 or abar.numel() != self.n_steps:
+            raise ValueError(f"alpha_bars: expected {self.n_steps} values, got {tuple(abar.shape)}")
+        eps = self(x, t)
+        scale = torch.sqrt(1.0 - abar).to(device=eps.device, dtype=eps.dtype)
+        return -eps / scale[t.long()].unsqueeze(-1)
+
+    # ------------------------------------------------------------------ training kernel
+    def dsm_loss_and_grad(
+        self,
+        xt: torch.Tensor,
+        t: torch.Tensor,
+        eps: torch.Tensor,
+        weight: torch.Tensor,
+        sign: float = 1.0,
+    ) -> torch.Tensor:
+        """Per-model weighted DSM loss and its gradient, by a hand-written backward pass.
+
+        loss_m = mean_b weight[m, b] * ||eps_theta(xt[m, b], t[m, b]) - eps[m, b]||^2.
+        Writes d(sign * sum_m loss_m)/d flat into ``self.flat.grad`` (allocated on first use)
+        and returns the (unsigned) losses (M,).  Equal to autograd on ``forward`` (tested); as a
+        training forward, it performs one power iteration for spectral_norm.  Inputs are not
+        validated (internal use by the trainer).
+        """
+        if self.flat.grad is None:
+            self.flat.grad = torch.zeros_like(self.flat)
+        grad = self.flat.grad
+        m, b, _ = xt.shape
+        with torch.no_grad():
+            p = self.params()
+            gp = self.params(grad)
+            sn = self.regularizer == "spectral_norm"
+            raw = [p[f"W{i}"] for i in range(1, 5)]
+            if sn:
+                sig = []
+                for i, w in enumerate(raw, start=1):
+                    self._power_iteration(i, w)
+                    sig.append(self._sigma(i, w))
+                ws = [w / s for w, s in zip(raw, sig, strict=True)]
+            else:
+                ws = raw
+            g = self._gates(self.flat, t)
+            hs = [xt]
+            pre = []  # (a, z) per gated layer
+            for i in range(1, N_GATED + 1):
+                a = torch.baddbmm(p[f"c{i}"].unsqueeze(1), hs[-1], ws[i - 1].transpose(1, 2))
+                z = a * g[:, :, i - 1]
+                pre.append((a, z))
+                hs.append(self.act(z))
+            out = torch.baddbmm(p["c4"].unsqueeze(1), hs[-1], ws[3].transpose(1, 2))
+            diff = out.sub_(eps)
+            sq = diff.square().sum(dim=2)
+            losses = (sq * weight).mean(dim=1)
+            # d loss / d out = sign * 2 w (out - eps) / B
+            dout = diff.mul_((weight * (2.0 * sign / b)).unsqueeze(-1))
+            dws = [None] * 4
+            dws[3] = torch.bmm(dout.transpose(1, 2), hs[3])
+            gp["c4"].copy_(dout.sum(dim=1))
+            dh = torch.bmm(dout, ws[3])
+            dg = torch.empty(m, b, N_GATED, self.hidden, dtype=xt.dtype, device=xt.device)
+            for i in range(N_GATED, 0, -1):
+                a, z = pre[i - 1]
+                if sn:
+                    dz = dh.mul_(z > 0)
+                else:
+                    dz = dh.mul_(torch.sigmoid(z))
+                torch.mul(dz, a, out=dg[:, :, i - 1])
+                da = dz.mul_(g[:, :, i - 1])
+                if i == 1:  # (H x B)(B x d) is slow in bmm; (d x B)(B x H) then transpose
+                    dws[0] = torch.bmm(hs[0].transpose(1, 2), da).transpose(1, 2)
+                else:
+                    dws[i - 1] = torch.bmm(da.transpose(1, 2), hs[i - 1])
+                gp[f"c{i}"].copy_(da.sum(dim=1))
+                if i > 1:
+                    dh = torch.bmm(da, ws[i - 1])
+            for i in range(1, 5):
+                dw = dws[i - 1]
+                if sn:
+                    # W_sn = W / sigma, sigma = u^T W v:  dW = (G - <G, W_sn> u v^T) / sigma
+                    u, v = self._sn_vectors(i)
+                    inner = (dw * ws[i - 1]).sum(dim=(1, 2)).view(-1, 1, 1)
+                    dw = (dw - inner * (u.unsqueeze(2) * v.unsqueeze(1))) / sig[i - 1]
+                gp[f"W{i}"].copy_(dw)
+            gp["gamma"].zero_()
+            grad.view(-1, N_GATED * self.hidden).index_add_(
+                0, self._gate_index(t), dg.view(m * b, N_GATED * self.hidden)
+            )
+        return losses
+
+
+# ---------------------------------------------------------------------- state helpers
+def stack_states(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Concatenate ScoreNet states along the model axis: K states of M_k models -> sum M_k.
+
+    Model j of state k lands at index sum_{k' < k} M_k' + j (for K checkpoints of S seeds
+    each: index k * S + s).  All states must have the same keys and per-model shapes.
+    """
+    if len(states) == 0:
+        raise ValueError("states: expected at least one state")
+    keys = list(states[0].keys())
+    for k, s in enumerate(states):
+        if list(s.keys()) != keys:
+            raise ValueError(f"states[{k}]: keys {list(s.keys())} differ from states[0] {keys}")
+    try:
+        return {key: torch.cat([s[key] for s in states], dim=0) for key in keys}
+    except RuntimeError as err:
+        raise ValueError(f"states: per-model shapes differ ({err})") from err
+
+
+def select_state(
+    state: dict[str, torch.Tensor], index: int | Sequence[int]
+) -> dict[str, torch.Tensor]:
+    """The models ``index`` of a batched state (an int keeps a model axis of size 1)."""
+    idx = [index] if isinstance(index, int | np.integer) else list(index)
+    m = int(state["flat"].shape[0])
+    for i in idx:
+        if not -m <= int(i) < m:
+            raise ValueError(f"index: model {i} out of range for a state of {m} models")
+    sel = torch.as_tensor(idx, dtype=torch.long)
+    return {key: val.index_select(0, sel.to(val.device)).clone() for key, val in state.items()}
+
+
+def split_state(state: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """A batched state of M models -> M states of one model each."""
+    return [select_state(state, m) for m in range(int(state["flat"].shape[0]))]

@@ -1,0 +1,447 @@
+"""Training M score networks at once, each exactly as it would train alone (PAPER section 4).
+
+Per model m (seed s_m), each epoch:
+- a fresh permutation of the N data points, batches of ``batch_size`` (the last one partial,
+  as the authors' loop over ``randperm``);
+- antithetic time steps per batch of size B_k: t' ~ U{0..T-1} (B_k // 2 + 1 draws), then
+  t = concat(t', T - 1 - t')[:B_k] (the notebook's ``noise_estimation_loss``);
+- eps ~ N(0, I) and x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps;
+- loss (likelihood weighting, PAPER section 2), on the authors' scale (their
+  ``noise_estimation_2_loss``: a mean over the d coordinates, no factor T / 2):
+
+      L_m = mean_b b_t / (1 - abar_t) * ||eps_theta(x_t, t) - eps||^2 / d,
+
+  E[L_m] = 2 J_DSM / (T d) with J_DSM = 1/2 sum_i b_i / (1 - abar_i) E||eps_theta - eps||^2
+  (full squared norm). A constant multiple of J_DSM has the same minimisers and the same AdamW
+  steps; the scale matters only to gradient-norm clipping, whose bound (1.0) is the authors'
+  and so is kept on their scale. J_DSM itself is evaluated by scorew2.evaluate;
+- for the first ``maximize_epochs`` epochs the sign is flipped (the maximise phase);
+- per-model gradient-norm clipping (torch's formula: g *= min(1, c / (||g|| + 1e-6)), the norm
+  over all of the model's parameters), AdamW, and for "weight_clip" every parameter clamped to
+  [-clip_value, clip_value] after each step.
+
+The total loss is sum_m L_m, so gradients, clipping and AdamW (elementwise) stay per model.
+Randomness: model m's weights come from ``torch.Generator().manual_seed(s_m)`` (see
+``ScoreNet``); its data order, time steps and noise from a second generator seeded with
+``train_seed(s_m)`` (a SeedSequence child of s_m), drawn on the CPU at the start of each epoch in
+the order: permutation (N), t' (n_batches, B // 2 + 1), eps (N, d).  So model m's trajectory does
+not depend on the other models of the batch, nor on the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from scorew2._checks import as_points, check_choice
+from scorew2.model import REGULARIZERS, ScoreNet, stack_states
+from scorew2.schedule import Schedule
+
+STATE_FORMAT = "scorew2-train-state"
+STATE_VERSION = 1
+DEVICES = ("cpu", "cuda", "auto")
+
+
+class DivergenceError(RuntimeError):
+    """A non-finite loss or gradient during training; names the epoch, step and model."""
+
+    def __init__(self, epoch: int, step: int, model: int, seed: int, what: str) -> None:
+        self.epoch, self.step, self.model, self.seed = epoch, step, model, seed
+        super().__init__(
+            f"training diverged: non-finite {what} at epoch {epoch} (1-based), step {step} "
+            f"(0-based, within the epoch), model index {model} (seed {seed})"
+        )
+
+
+class StateFileError(ValueError):
+    """A resume state file that cannot be read or does not belong to this run."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters (defaults: the authors' notebook, PAPER section 4)."""
+
+    epochs: int = 1000
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    maximize_epochs: int = 10
+    clip_value: float = 0.1
+    dense_epochs: int = 20
+    n_checkpoints: int = 100
+    save_every: int = 50
+    hidden: int = 64
+    init: str = "torch"
+    fused: bool = True
+    flush_denormal: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "maximize_epochs", "dense_epochs"):
+            val = getattr(self, name)
+            if not isinstance(val, int) or isinstance(val, bool) or val < 0:
+                raise ValueError(f"{name}: expected an integer >= 0, got {val!r}")
+        for name in ("batch_size", "n_checkpoints", "save_every", "hidden"):
+            val = getattr(self, name)
+            if not isinstance(val, int) or isinstance(val, bool) or val < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {val!r}")
+        for name in ("lr", "grad_clip", "clip_value"):
+            val = getattr(self, name)
+            if not (isinstance(val, int | float) and math.isfinite(val) and val > 0):
+                raise ValueError(f"{name}: expected a positive number, got {val!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay: expected a number >= 0, got {self.weight_decay!r}")
+
+
+@dataclass
+class TrainResult:
+    """Checkpoints and loss history of M models trained together.
+
+    epochs: the checkpoint epochs (0 = initial model, ``config.epochs`` = final).
+    states: one batched ScoreNet state (M models: ``flat`` and SN buffers) per checkpoint.
+    loss_history: (E, M) float64, the mean over epoch e's points of the (unsigned) DSM loss
+        estimate (T/2) b_t/(1-abar_t) ||eps_theta - eps||^2 of each model (row e-1 = epoch e).
+    """
+
+    epochs: list[int]
+    states: list[dict[str, torch.Tensor]]
+    loss_history: np.ndarray
+    seeds: list[int]
+    regularizer: str
+    n_steps: int
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def model(self, checkpoints: Sequence[int] | None = None) -> ScoreNet:
+        """One eval-mode ScoreNet holding the given checkpoint indices (default: all).
+
+        Model k * M + m is seed m at ``epochs[checkpoints[k]]``.
+        """
+        idx = range(len(self.states)) if checkpoints is None else checkpoints
+        state = stack_states([self.states[i] for i in idx])
+        net = ScoreNet.from_state(
+            state, self.n_steps, self.regularizer, hidden=int(self.config.get("hidden", 64))
+        )
+        return net.eval()
+
+
+def train_seed(seed: int) -> int:
+    """Seed of model ``seed``'s data-order / time-step / noise generator (SeedSequence child)."""
+    ss = np.random.SeedSequence(entropy=int(seed), spawn_key=(1,))
+    return int(ss.generate_state(1, dtype=np.uint64)[0])
+
+
+def checkpoint_epochs(epochs: int, dense_epochs: int = 20, n_checkpoints: int = 100) -> list[int]:
+    """Sorted checkpoint epochs: every epoch 0..dense_epochs, then log-spaced to ``epochs``.
+
+    Exactly min(n_checkpoints, epochs + 1) distinct epochs, always containing 0 and ``epochs``
+    (when epochs <= dense_epochs or n_checkpoints >= epochs + 1: every epoch 0..epochs).  The
+    log-spaced part is round(geomspace(dense_epochs, epochs, n - dense_epochs)) made strictly
+    increasing (each at least one after the previous and leaving room for the rest).
+    Requires n_checkpoints >= dense_epochs + 2 otherwise.
+    """
+    for name, val in (
+        ("epochs", epochs),
+        ("dense_epochs", dense_epochs),
+        ("n_checkpoints", n_checkpoints),
+    ):
+        if not isinstance(val, int | np.integer) or isinstance(val, bool) or val < 0:
+            raise ValueError(f"{name}: expected an integer >= 0, got {val!r}")
+    if epochs <= dense_epochs or n_checkpoints >= epochs + 1:
+        return list(range(epochs + 1))
+    if n_checkpoints < dense_epochs + 2:
+        raise ValueError(
+            f"n_checkpoints ({n_checkpoints}) must be >= dense_epochs + 2 ({dense_epochs + 2})"
+        )
+    k = n_checkpoints - dense_epochs  # log part including dense_epochs itself and epochs
+    start = max(dense_epochs, 1)
+    grid = np.geomspace(start, epochs, k)
+    pts = [round(v) for v in grid]
+    pts[0], pts[-1] = dense_epochs, epochs
+    for j in range(1, k):  # strictly increasing
+        pts[j] = max(pts[j], pts[j - 1] + 1)
+    for j in range(k - 2, -1, -1):  # leave room below epochs
+        pts[j] = min(pts[j], pts[j + 1] - 1)
+    return list(range(dense_epochs)) + pts
+
+
+def resolve_device(device: str) -> torch.device:
+    """ "cpu" | "cuda" | "auto" (cuda when available) -> torch.device."""
+    check_choice(device, DEVICES, "device")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' requested but CUDA is not available")
+    return torch.device(device)
+
+
+def _data_hash(data: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(data, dtype=np.float64).tobytes()).hexdigest()
+
+
+def _epoch_draws(
+    gen: torch.Generator, n: int, dim: int, n_steps: int, batch: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One model's randomness for one epoch: permutation (n,), antithetic t (n,), eps (n, d)."""
+    perm = torch.randperm(n, generator=gen)
+    n_full, rem = divmod(n, batch)
+    n_batches = n_full + (rem > 0)
+    half = torch.randint(0, n_steps, (n_batches, batch // 2 + 1), generator=gen)
+    eps = torch.randn(n, dim, generator=gen, dtype=torch.float64)
+    parts = []
+    if n_full:
+        h = half[:n_full]
+        parts.append(torch.cat([h, n_steps - 1 - h], dim=1)[:, :batch].reshape(-1))
+    if rem:
+        h = half[n_full, : rem // 2 + 1]
+        parts.append(torch.cat([h, n_steps - 1 - h])[:rem])
+    return perm, torch.cat(parts), eps
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same directory, fsync, then os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a training state file; StateFileError (a ValueError) naming the file otherwise."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, bad pickle, ...: all mean "unreadable"
+        raise StateFileError(
+            f"state file {path}: cannot be read ({type(err).__name__}: {err}); "
+            "delete it to train from scratch"
+        ) from err
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise StateFileError(f"state file {path}: not a {STATE_FORMAT} file")
+    if state.get("version") != STATE_VERSION:
+        raise StateFileError(
+            f"state file {path}: version {state.get('version')}, expected {STATE_VERSION}"
+        )
+    return state
+
+
+def train(
+    data: Any,
+    schedule: Schedule,
+    seeds: Sequence[int],
+    regularizer: str = "none",
+    *,
+    config: TrainConfig | None = None,
+    state_path: str | os.PathLike | None = None,
+    device: str = "cpu",
+    stop_at: int | None = None,
+    progress: Callable[[int, np.ndarray], None] | None = None,
+) -> TrainResult:
+    """Train one ScoreNet per seed on ``data`` (n, d) with ``schedule``; see the module doc.
+
+    Args:
+        data: the training set p_0, (N, d) array or tensor.
+        schedule: the noise schedule (T = schedule.T steps).
+        seeds: one non-negative integer per model (M = len(seeds)).
+        regularizer: "none" | "spectral_norm" | "weight_clip".
+        config: hyper-parameters (TrainConfig defaults: the paper's).
+        state_path: resume state file; read if it exists, written atomically after every
+            checkpoint epoch, every ``config.save_every`` epochs and at the end.
+        device: "cpu" | "cuda" | "auto".  Randomness is drawn on the CPU either way.
+        stop_at: stop after this epoch (saving the state), as an interruption would; the
+            returned result then holds the checkpoints so far.
+        progress: called as progress(epoch, mean_losses (M,)) after every epoch.
+
+    Global state: with ``config.flush_denormal`` (default) the run is done under
+    ``torch.set_flush_denormal(True)`` (denormal floats, below 1.2e-38, read as 0: the
+    maximise phase drives sigmoid/softplus into denormals, which are 5-15x slower), reset to
+    torch's default False on return.  Threads are left to the caller.
+
+    Raises:
+        DivergenceError: a non-finite loss or gradient norm (epoch, step, model named).
+        StateFileError: ``state_path`` exists but is unreadable or belongs to another run.
+    """
+    cfg = config if config is not None else TrainConfig()
+    if not cfg.flush_denormal:
+        return _train(
+            data, schedule, seeds, regularizer, cfg, state_path, device, stop_at, progress
+        )
+    torch.set_flush_denormal(True)
+    try:
+        return _train(
+            data, schedule, seeds, regularizer, cfg, state_path, device, stop_at, progress
+        )
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train(
+    data: Any,
+    schedule: Schedule,
+    seeds: Sequence[int],
+    regularizer: str,
+    cfg: TrainConfig,
+    state_path: str | os.PathLike | None,
+    device: str,
+    stop_at: int | None,
+    progress: Callable[[int, np.ndarray], None] | None,
+) -> TrainResult:
+    check_choice(regularizer, REGULARIZERS, "regularizer")
+    if not isinstance(schedule, Schedule):
+        raise ValueError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
+    x0 = as_points(data, "data")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds: expected at least one seed")
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"seeds: expected non-negative integers, got {seeds}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: duplicate seeds {seeds}")
+    if stop_at is not None and not 0 <= stop_at <= cfg.epochs:
+        raise ValueError(f"stop_at: expected an epoch in [0, {cfg.epochs}], got {stop_at}")
+    dev = resolve_device(device)
+    n, dim = x0.shape
+    T, B, M = schedule.T, cfg.batch_size, len(seeds)
+    ckpt = checkpoint_epochs(cfg.epochs, cfg.dense_epochs, cfg.n_checkpoints)
+    ckpt_set = set(ckpt)
+    identity = {
+        "config": dataclasses.asdict(cfg),
+        "regularizer": regularizer,
+        "seeds": seeds,
+        "betas": [float(b) for b in schedule.betas],
+        "data_sha256": _data_hash(x0),
+        "data_shape": [n, dim],
+    }
+
+    net = ScoreNet(T, seeds, regularizer, dim=dim, hidden=cfg.hidden, init=cfg.init).to(dev)
+    net.train()
+    opt = torch.optim.AdamW(
+        [net.flat], lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cfg.fused or None
+    )
+    gens = [torch.Generator().manual_seed(train_seed(s)) for s in seeds]
+    epoch = 0
+    saved_epochs: list[int] = []
+    saved_states: list[dict[str, torch.Tensor]] = []
+    history: list[np.ndarray] = []
+
+    path = Path(state_path) if state_path is not None else None
+    if path is not None and path.exists():
+        st = load_state(path)
+        if st.get("identity") != identity:
+            diff = sorted(k for k in identity if st.get("identity", {}).get(k) != identity[k])
+            raise StateFileError(
+                f"state file {path}: belongs to another run (differs in {', '.join(diff)}); "
+                "delete it or use another path"
+            )
+        try:
+            net.load_state_dict(st["model"])
+            opt.load_state_dict(st["optimizer"])
+            for g, gs in zip(gens, st["generators"], strict=True):
+                g.set_state(gs)
+            epoch = int(st["epoch"])
+            saved_epochs = [int(e) for e in st["checkpoint_epochs"]]
+            saved_states = list(st["checkpoint_states"])
+            history = [row.numpy() for row in st["loss_history"]]
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise StateFileError(f"state file {path}: incomplete or inconsistent ({err})") from err
+
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+
+    def save() -> None:
+        if path is None:
+            return
+        _atomic_save(
+            {
+                "format": STATE_FORMAT,
+                "version": STATE_VERSION,
+                "identity": identity,
+                "epoch": epoch,
+                "model": snapshot(),
+                "optimizer": opt.state_dict(),
+                "generators": [g.get_state() for g in gens],
+                "checkpoint_epochs": list(saved_epochs),
+                "checkpoint_states": saved_states,
+                "loss_history": torch.as_tensor(np.array(history).reshape(-1, M)),
+            },
+            path,
+        )
+
+    if epoch == 0 and not saved_epochs:
+        saved_epochs.append(0)
+        saved_states.append(snapshot())
+        save()
+
+    ab = torch.as_tensor(schedule.alpha_bars, dtype=torch.float64)
+    coef_x = ab.sqrt()
+    coef_e = (1.0 - ab).sqrt()
+    wgt = torch.as_tensor(schedule.betas, dtype=torch.float64) / (1.0 - ab) / dim
+    data64 = torch.as_tensor(x0, dtype=torch.float64)
+    last = cfg.epochs if stop_at is None else stop_at
+    n_batches = -(-n // B)
+
+    while epoch < last:
+        draws = [_epoch_draws(g, n, dim, T, B) for g in gens]
+        perm = torch.stack([d[0] for d in draws])
+        t_all = torch.stack([d[1] for d in draws])
+        eps64 = torch.stack([d[2] for d in draws])
+        xt = coef_x[t_all].unsqueeze(-1) * data64[perm] + coef_e[t_all].unsqueeze(-1) * eps64
+        xt = xt.to(dev, torch.float32)
+        eps = eps64.to(dev, torch.float32)
+        w = wgt[t_all].to(dev, torch.float32)
+        t_all = t_all.to(dev)
+        sign = -1.0 if epoch < cfg.maximize_epochs else 1.0
+        total = torch.zeros(M, dtype=torch.float64, device=dev)
+        for k in range(n_batches):
+            sl = slice(k * B, min(n, (k + 1) * B))
+            losses = net.dsm_loss_and_grad(xt[:, sl], t_all[:, sl], eps[:, sl], w[:, sl], sign)
+            grad = net.flat.grad
+            norm = torch.linalg.vector_norm(grad, dim=1)
+            if not bool(torch.isfinite(torch.cat((losses, norm))).all()):
+                bad_l = ~torch.isfinite(losses)
+                m = int(torch.nonzero(bad_l | ~torch.isfinite(norm))[0, 0])
+                what = "loss" if bool(bad_l[m]) else "gradient"
+                raise DivergenceError(epoch + 1, k, m, seeds[m], what)
+            grad.mul_((cfg.grad_clip / (norm + 1e-6)).clamp_(max=1.0).unsqueeze(1))
+            opt.step()
+            if regularizer == "weight_clip":
+                net.clip_weights_(cfg.clip_value)
+            total.add_(losses, alpha=sl.stop - sl.start)
+        epoch += 1
+        mean = (total / n).cpu().numpy()
+        if not np.isfinite(net.flat.detach().sum(dim=1).cpu().numpy()).all():
+            m = int(np.flatnonzero(~torch.isfinite(net.flat.detach()).all(dim=1).cpu().numpy())[0])
+            raise DivergenceError(epoch, n_batches - 1, m, seeds[m], "parameter")
+        history.append(mean)
+        if progress is not None:
+            progress(epoch, mean)
+        if epoch in ckpt_set:
+            saved_epochs.append(epoch)
+            saved_states.append(snapshot())
+        if epoch in ckpt_set or epoch % cfg.save_every == 0 or epoch == last:
+            save()
+
+    return TrainResult(
+        epochs=list(saved_epochs),
+        states=list(saved_states),
+        loss_history=np.array(history, dtype=np.float64).reshape(-1, M),
+        seeds=seeds,
+        regularizer=regularizer,
+        n_steps=T,
+        config=dataclasses.asdict(cfg),
+    )
