@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 
 def to_numpy(x: Any, name: str) -> np.ndarray:
-    """Return ``x`` (numpy array, torch tensor or nested sequence) as a float64 numpy array."""
-    if isinstance(x, torch.Tensor):
+    """Return ``x`` (numpy array, torch tensor or nested sequence) as a float64 numpy array.
+
+    Torch is not imported here (numpy-only steps of the pipeline start faster without it): a
+    tensor is recognised by its ``detach`` method.
+    """
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
         x = x.detach().cpu().numpy()
     try:
         arr = np.asarray(x, dtype=np.float64)

@@ -8,6 +8,7 @@ holds K batched states of S models. Every function here evaluates all K x S mode
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +17,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scorew2.bound import corollary2_offset, log_bound, log_I, log_intercept, offset
-from scorew2.io import load_torch
+from scorew2.io import load_torch, save_torch
 from scorew2.lipschitz import jacobian_max_eig, pairs_max_ratio, paper_grid, region_grid
+from scorew2.metrics import frame
 from scorew2.model import ScoreNet, stack_states
-from scorew2.sample import ancestral_sample, noise_to_step
+from scorew2.sample import ancestral_sample, make_prior
 from scorew2.schedule import Schedule
 from scorew2.score import (
     dsm_floor,
@@ -30,10 +31,9 @@ from scorew2.score import (
     j_sm,
     noised_points,
 )
-from scorew2.wasserstein import w2
+from scorew2.train import TrainResult
 
 CHECKPOINT_KEYS = ("epochs", "states", "seeds", "regularizer", "n_steps", "hidden")
-ID_COLUMNS = ("experiment", "dataset", "regularizer", "T")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,23 @@ class Checkpoints:
     epochs: np.ndarray  # (M,) checkpoint epoch of each model
 
 
-def load_checkpoints(path: str, which: str = "all") -> Checkpoints:
+def save_checkpoints(result: TrainResult, path: str | os.PathLike[str]) -> None:
+    """Write a run group's checkpoints (every model's weights at every checkpoint epoch)."""
+    save_torch(
+        {
+            "epochs": list(result.epochs),
+            "states": result.states,
+            "seeds": [int(s) for s in result.seeds],
+            "regularizer": result.regularizer,
+            "n_steps": result.n_steps,
+            "hidden": result.config["hidden"],
+            "loss_history": result.loss_history,
+        },
+        path,
+    )
+
+
+def load_checkpoints(path: str | os.PathLike[str], which: str = "all") -> Checkpoints:
     """Read a checkpoints file written by the train rule; ``which``: "all" or "final"."""
     ck = load_torch(path, required=CHECKPOINT_KEYS)
     epochs = [int(e) for e in ck["epochs"]]
@@ -70,16 +86,6 @@ def load_checkpoints(path: str, which: str = "all") -> Checkpoints:
     )
 
 
-def _frame(
-    meta: Mapping[str, Any], seeds: np.ndarray, epochs: np.ndarray, **columns: Any
-) -> pd.DataFrame:
-    """A table with the group's identity columns, then seed, epoch and ``columns``."""
-    df = pd.DataFrame({"seed": seeds, "epoch": epochs, **columns})
-    for i, key in enumerate(ID_COLUMNS):
-        df.insert(i, key, meta[key])
-    return df
-
-
 def _eps(model: ScoreNet, x: torch.Tensor, step: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
     """eps_theta of every model at the shared points x (B, d) and steps (B,): (M, B, d)."""
     M = model.n_models
@@ -98,65 +104,29 @@ def sample_group(
     """Samples q0 of every model, started from q_T = p_T or from N(0, I).
 
     ``ref`` is a seeded subset of ``n_points`` training points (the p0 that W2 compares with).
-    With prior "data", each model's x_T is ``ref`` noised to step T (its own noise draw) and the
-    sampler runs back from those very points, so q_T = p_T. With prior "gaussian", x_T ~ N(0, I)
-    and ``pT`` (``ref`` noised to step T) is kept for W2(p_T, q_T).
+    ``pT`` is ``ref`` noised to step T (one draw). With prior "data" the sampler starts from
+    those very points (q_T = p_T); with prior "gaussian" from one N(0, I) draw ``xT``. Every
+    model gets the same starting points and the same sampler noise (common random numbers),
+    so differences between checkpoints are not evaluation noise.
     """
     rng = np.random.default_rng(seed)
     ref = train[np.sort(rng.choice(len(train), size=n_points, replace=False))]
     gen = torch.Generator().manual_seed(seed)
     M = ck.model.n_models
-    x0 = torch.as_tensor(ref, dtype=torch.float32).expand(M, -1, -1)
-    pT = noise_to_step(x0, float(schedule.alpha_bars[-1]), gen)
-    xT = pT if prior == "data" else torch.randn(pT.shape, generator=gen)
-    samples = ancestral_sample(ck.model, schedule, xT, gen)
-    bad = ~torch.isfinite(samples).all(dim=(1, 2))
+    pT = make_prior("p_T", schedule, gen, n_models=M, data=ref)
+    xT = pT if prior == "data" else make_prior("normal", schedule, gen, n_models=M, data=ref)
+    out = ancestral_sample(ck.model, schedule, xT, gen, chunk_size=4096)
+    bad = out.n_nonfinite > 0
     if bad.any():
         m = int(torch.nonzero(bad)[0])
         raise FloatingPointError(
             f"{int(bad.sum())} model(s) produced non-finite samples, first: seed "
             f"{ck.seeds[m]} at epoch {ck.epochs[m]}; W2 would be meaningless"
         )
-    out = {
-        "samples": samples.numpy(),
-        "seeds": ck.seeds,
-        "epochs": ck.epochs,
-        "ref": ref,
-    }
+    res = {"samples": out.x.numpy(), "seeds": ck.seeds, "epochs": ck.epochs, "ref": ref}
     if prior == "gaussian":
-        out["pT"] = pT.numpy()
-        out["xT"] = xT.numpy()
-    return out
-
-
-def w2_group(
-    meta: Mapping[str, Any], samples: Mapping[str, np.ndarray], fresh: np.ndarray
-) -> pd.DataFrame:
-    """Exact W2(p0, q0) per model, the sampling noise floor, and W2(p_T, q_T) for a prior.
-
-    w2_floor = W2(ref, an independent draw of the same law, as many points): what a model
-    that learned the law (not the training set) would score. For prior N(0, I): w2_T =
-    W2(p_T, q_T) per model and w2_p0_prior = W2(p0, q_T) (Corollary 2's factor).
-    """
-    ref, q0 = samples["ref"], samples["samples"]
-    n = len(ref)
-    floor = w2(ref, fresh[:n])
-    w2_q0 = np.array([w2(ref, q) for q in q0])
-    if "xT" in samples:
-        w2_T = np.array([w2(p, q) for p, q in zip(samples["pT"], samples["xT"], strict=True)])
-        w2_prior = np.array([w2(ref, q) for q in samples["xT"]])
-    else:
-        w2_T = np.zeros(len(q0))
-        w2_prior = np.full(len(q0), np.nan)
-    return _frame(
-        meta,
-        samples["seeds"],
-        samples["epochs"],
-        w2=w2_q0,
-        w2_floor=floor,
-        w2_T=w2_T,
-        w2_p0_prior=w2_prior,
-    )
+        res["pT"], res["xT"] = pT[0].numpy(), xT[0].numpy()
+    return res
 
 
 def loss_group(
@@ -184,7 +154,7 @@ def loss_group(
     jd = j_dsm(eps_pred, pts.eps, schedule).numpy()
     js = j_sm(eps_pred, true, schedule).numpy()
     floor = float(dsm_floor(pts.xt, train, schedule))
-    return _frame(meta, ck.seeds, ck.epochs, jdsm=jd, jsm=js, dsm_floor=floor)
+    return frame(meta, ck.seeds, ck.epochs, jdsm=jd, jsm=js, dsm_floor=floor)
 
 
 def lipschitz_group(
@@ -225,7 +195,7 @@ def lipschitz_group(
         eigs = empirical_score_jacobian_eigs(region, train, float(schedule.alpha_bars[i]))
         L_exact[i] = float(eigs.max())
     steps = np.tile(np.arange(schedule.T), M)
-    df = _frame(
+    df = frame(
         meta,
         np.repeat(ck.seeds, schedule.T),
         np.repeat(ck.epochs, schedule.T),
@@ -235,43 +205,3 @@ def lipschitz_group(
         L_exact=np.tile(L_exact, M),
     )
     return df
-
-
-def bound_group(
-    w2s: pd.DataFrame, losses: pd.DataFrame, lips: pd.DataFrame, schedule: Schedule
-) -> pd.DataFrame:
-    """Per checkpoint: the bound of Corollary 1 from its own L_s, and whether W2 exceeds it.
-
-    log_intercept = 1/2 log(2 sum_i b_i I_i^2), log I_i = sum_{j<=i} (b_j/2 + L_s(j) b_j), with
-    L_grid (ours) and L_paper (the authors' estimator); offset = I_T W2(p_T, q_T) (0 when
-    q_T = p_T); log_bound = log(exp(log_intercept) sqrt(J_DSM) + offset); violation: W2 above
-    its bound. corollary2_offset = exp(sum_i b_i L_s(i)) W2(p0, N(0, I)) (Corollary 2).
-    """
-    keys = [*ID_COLUMNS, "seed", "epoch"]
-    wide = lips.pivot_table(index=keys, columns="step", values=["L_grid", "L_paper"])
-    L = wide["L_grid"].sort_index(axis=1).to_numpy()
-    Lp = wide["L_paper"].sort_index(axis=1).to_numpy()
-    if L.shape[1] != schedule.T:
-        raise ValueError(f"lipschitz table: {L.shape[1]} steps, schedule has {schedule.T}")
-    lip = wide.index.to_frame(index=False)
-    lip["log_intercept"] = log_intercept(schedule.betas, L)
-    lip["log_intercept_paper"] = log_intercept(schedule.betas, Lp)
-    lip["log_I_T"] = log_I(schedule.betas, L)[:, -1]
-    df = losses.merge(w2s, on=keys, validate="one_to_one").merge(
-        lip, on=keys, validate="one_to_one"
-    )
-    if len(df) != len(losses) or len(df) != len(w2s):
-        raise ValueError(
-            f"w2 ({len(w2s)} rows), losses ({len(losses)}) and lipschitz ({len(lip)}) tables "
-            "do not cover the same checkpoints"
-        )
-    L_rows = L[lip.set_index(keys).index.get_indexer(df.set_index(keys).index)]
-    df["offset"] = offset(schedule.betas, L_rows, df["w2_T"].to_numpy())
-    df["corollary2_offset"] = corollary2_offset(
-        schedule.betas, L_rows, df["w2_p0_prior"].to_numpy()
-    )
-    df["log_bound"] = log_bound(
-        np.log(df["jdsm"].to_numpy()), schedule.betas, L_rows, df["offset"].to_numpy()
-    )
-    df["violation"] = np.log(df["w2"].to_numpy()) > df["log_bound"].to_numpy()
-    return df.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)

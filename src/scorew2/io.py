@@ -19,7 +19,6 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 
 class CorruptFileError(ValueError):
@@ -53,12 +52,16 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
 
 def save_torch(obj: Any, path: str | os.PathLike[str]) -> None:
     """``torch.save`` atomically."""
+    import torch  # here, not at the top: numpy-only pipeline steps start faster without it
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def load_torch(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
     """Load a dict saved by :func:`save_torch` and check that it has the ``required`` keys."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")

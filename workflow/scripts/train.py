@@ -2,7 +2,8 @@
 
 import os
 
-from scorew2.io import load_npz, save_torch
+from scorew2.evaluate import save_checkpoints
+from scorew2.io import load_npz
 from scorew2.jobs import job
 from scorew2.schedule import make_schedule
 from scorew2.train import TrainConfig, train
@@ -31,16 +32,5 @@ with job(snakemake) as log:
         device=snakemake.params.device,
         progress=progress,
     )
-    save_torch(
-        {
-            "epochs": result.epochs,
-            "states": result.states,
-            "seeds": list(result.seeds),
-            "regularizer": result.regularizer,
-            "n_steps": result.n_steps,
-            "hidden": tr["hidden"],
-            "loss_history": result.loss_history,
-        },
-        snakemake.output.checkpoints,
-    )
+    save_checkpoints(result, snakemake.output.checkpoints)
     os.remove(state)  # the checkpoints file is complete; nothing left to resume

@@ -1,8 +1,8 @@
 """Rule w2: exact W2(p0, q0) of every evaluated checkpoint, and the sampling noise floor."""
 
-from scorew2.evaluate import w2_group
 from scorew2.io import load_npz, save_csv
 from scorew2.jobs import job
+from scorew2.metrics import w2_group
 
 with job(snakemake) as log:
     w = snakemake.wildcards

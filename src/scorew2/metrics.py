@@ -1,0 +1,102 @@
+"""Per-checkpoint metrics from stored samples and tables, without the network (no torch).
+
+Exact W2 of the samples a run group's checkpoints produced (scorew2.wasserstein), and the
+bound of Corollary 1 assembled from the W2, loss and Lipschitz tables (scorew2.bound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scorew2.bound import corollary2_offset, log_bound, log_I, log_intercept, offset
+from scorew2.schedule import Schedule
+from scorew2.wasserstein import w2
+
+ID_COLUMNS = ("experiment", "dataset", "regularizer", "T")
+
+
+def frame(
+    meta: Mapping[str, Any], seeds: np.ndarray, epochs: np.ndarray, **columns: Any
+) -> pd.DataFrame:
+    """A table with the group's identity columns, then seed, epoch and ``columns``."""
+    df = pd.DataFrame({"seed": seeds, "epoch": epochs, **columns})
+    for i, key in enumerate(ID_COLUMNS):
+        df.insert(i, key, meta[key])
+    return df
+
+
+def w2_group(
+    meta: Mapping[str, Any], samples: Mapping[str, np.ndarray], fresh: np.ndarray
+) -> pd.DataFrame:
+    """Exact W2(p0, q0) per model, the sampling noise floor, and W2(p_T, q_T) for a prior.
+
+    w2_floor = W2(ref, an independent draw of the same law, as many points): what a model
+    that learned the law (not the training set) would score. For prior N(0, I): w2_T =
+    W2(p_T, q_T) per model and w2_p0_prior = W2(p0, q_T) (Corollary 2's factor).
+    """
+    ref, q0 = samples["ref"], samples["samples"]
+    n = len(ref)
+    floor = w2(ref, fresh[:n])
+    w2_q0 = np.array([w2(ref, q) for q in q0])
+    if "xT" in samples:  # the same prior draw for every model
+        w2_T = np.full(len(q0), w2(samples["pT"], samples["xT"]))
+        w2_prior = np.full(len(q0), w2(ref, samples["xT"]))
+    else:  # q_T = p_T
+        w2_T = np.zeros(len(q0))
+        w2_prior = np.full(len(q0), np.nan)
+    return frame(
+        meta,
+        samples["seeds"],
+        samples["epochs"],
+        w2=w2_q0,
+        w2_floor=floor,
+        w2_T=w2_T,
+        w2_p0_prior=w2_prior,
+    )
+
+
+def bound_group(
+    w2s: pd.DataFrame, losses: pd.DataFrame, lips: pd.DataFrame, schedule: Schedule
+) -> pd.DataFrame:
+    """Per checkpoint: the bound of Corollary 1 from its own L_s, and whether W2 exceeds it.
+
+    log_intercept = 1/2 log(2 sum_i b_i I_i^2), log I_i = sum_{j<=i} (b_j/2 + L_s(j) b_j), with
+    L_grid (ours) and L_paper (the authors' estimator); offset = I_T W2(p_T, q_T) (0 when
+    q_T = p_T); log_bound = log(exp(log_intercept) sqrt(J_DSM) + offset); violation: W2 above
+    its bound. corollary2_offset = exp(sum_i b_i L_s(i)) W2(p0, N(0, I)) (Corollary 2).
+    """
+    keys = [*ID_COLUMNS, "seed", "epoch"]
+    wide = lips.pivot_table(index=keys, columns="step", values=["L_grid", "L_paper"])
+    L = wide["L_grid"].sort_index(axis=1).to_numpy()
+    Lp = wide["L_paper"].sort_index(axis=1).to_numpy()
+    if L.shape[1] != schedule.T:
+        raise ValueError(f"lipschitz table: {L.shape[1]} steps, schedule has {schedule.T}")
+    lip = wide.index.to_frame(index=False)
+    lip["log_intercept"] = log_intercept(schedule.betas, L)
+    lip["log_intercept_paper"] = log_intercept(schedule.betas, Lp)
+    lip["log_I_T"] = log_I(schedule.betas, L)[:, -1]
+    df = losses.merge(w2s, on=keys, validate="one_to_one").merge(
+        lip, on=keys, validate="one_to_one"
+    )
+    if len(df) != len(losses) or len(df) != len(w2s):
+        raise ValueError(
+            f"w2 ({len(w2s)} rows), losses ({len(losses)}) and lipschitz ({len(lip)}) tables "
+            "do not cover the same checkpoints"
+        )
+    L_rows = L[lip.set_index(keys).index.get_indexer(df.set_index(keys).index)]
+    df["offset"] = offset(schedule.betas, L_rows, df["w2_T"].to_numpy())
+    prior_w2 = df["w2_p0_prior"].to_numpy()
+    has_prior = np.isfinite(prior_w2)  # NaN when q_T = p_T: Corollary 2 does not apply
+    cor2 = np.full(len(df), np.nan)
+    if has_prior.any():
+        cor2[has_prior] = corollary2_offset(schedule.betas, L_rows[has_prior], prior_w2[has_prior])
+    df["corollary2_offset"] = cor2
+    df["log_bound"] = log_bound(
+        np.log(df["jdsm"].to_numpy()), schedule.betas, L_rows, df["offset"].to_numpy()
+    )
+    df["violation"] = np.log(df["w2"].to_numpy()) > df["log_bound"].to_numpy()
+    return df.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)

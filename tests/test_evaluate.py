@@ -1,0 +1,133 @@
+"""The pipeline's evaluation steps on a tiny trained run group: layout, consistency, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scorew2.bound import log_bound, log_intercept
+from scorew2.data import make_dataset
+from scorew2.evaluate import (
+    lipschitz_group,
+    load_checkpoints,
+    loss_group,
+    sample_group,
+    save_checkpoints,
+)
+from scorew2.io import load_torch, save_torch
+from scorew2.lipschitz import one_sided_lipschitz, region_grid
+from scorew2.metrics import bound_group, w2_group
+from scorew2.schedule import make_schedule
+from scorew2.score import noised_points
+from scorew2.train import TrainConfig, train
+from scorew2.wasserstein import w2
+
+torch.set_num_threads(1)
+SCHED = make_schedule("sigmoid", 4, 1e-4, 0.2)
+META = {"experiment": "loglog", "dataset": "moons", "regularizer": "none", "T": SCHED.T}
+
+
+@pytest.fixture(scope="module")
+def group(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    data = make_dataset("moons", 200, seed=1)
+    cfg = TrainConfig(epochs=4, batch_size=50, maximize_epochs=1, dense_epochs=2, n_checkpoints=4)
+    result = train(data, SCHED, [3, 5], "none", config=cfg)
+    path = tmp_path_factory.mktemp("group") / "checkpoints.pt"
+    save_checkpoints(result, path)
+    return path, data
+
+
+def test_checkpoint_layout(group: tuple[Path, np.ndarray]) -> None:
+    path, _ = group
+    ck = load_checkpoints(path)
+    saved = load_torch(path)
+    K, S = len(saved["epochs"]), len(saved["seeds"])
+    assert ck.model.n_models == K * S
+    assert ck.seeds.tolist() == [3, 5] * K  # model k * S + s is seed s at checkpoint k
+    assert ck.epochs.tolist() == np.repeat(saved["epochs"], S).tolist()
+    final = load_checkpoints(path, "final")
+    assert final.epochs.tolist() == [saved["epochs"][-1]] * S
+    x = torch.zeros(S, 3, 2)
+    t = torch.ones(S, 3, dtype=torch.long)
+    with torch.no_grad():
+        assert torch.equal(final.model(x, t), ck.model(x.repeat(K, 1, 1), t.repeat(K, 1))[-S:])
+    with pytest.raises(ValueError, match="which"):
+        load_checkpoints(path, "best")
+
+
+def test_samples_w2_and_floor(group: tuple[Path, np.ndarray]) -> None:
+    path, data = group
+    ck = load_checkpoints(path)
+    out = sample_group(ck, data, SCHED, "data", n_points=50, seed=0)
+    assert out["samples"].shape == (ck.model.n_models, 50, 2)
+    again = sample_group(ck, data, SCHED, "data", n_points=50, seed=0)
+    np.testing.assert_array_equal(out["samples"], again["samples"])
+    fresh = make_dataset("moons", 200, seed=2)
+    df = w2_group(META, out, fresh)
+    assert df["w2_floor"].iloc[0] == pytest.approx(w2(out["ref"], fresh[:50]), rel=1e-12)
+    assert df["w2"].iloc[-1] == pytest.approx(w2(out["ref"], out["samples"][-1]), rel=1e-12)
+    assert (df["w2_T"] == 0).all() and df["w2_p0_prior"].isna().all()
+    gauss = sample_group(ck, data, SCHED, "gaussian", n_points=50, seed=0)
+    dg = w2_group(META, gauss, fresh)
+    assert dg["w2_T"].iloc[0] == pytest.approx(w2(gauss["pT"], gauss["xT"]), rel=1e-12)
+
+
+def test_nonfinite_samples_stop_the_step(group: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    path, data = group
+    saved = load_torch(path)
+    saved["states"][-1]["flat"][1] = float("nan")  # seed 5 at the final epoch
+    bad = tmp_path / "checkpoints.pt"
+    save_torch(saved, bad)
+    with pytest.raises(FloatingPointError, match=rf"seed 5 at epoch {saved['epochs'][-1]}"):
+        sample_group(load_checkpoints(bad), data, SCHED, "data", n_points=20, seed=0)
+
+
+def test_losses_and_lipschitz_are_consistent(group: tuple[Path, np.ndarray]) -> None:
+    path, data = group
+    ck = load_checkpoints(path)
+    losses = loss_group(META, ck, data, SCHED, draws=1, seed=0)
+    assert (losses["jsm"] <= losses["jdsm"]).all()
+    assert losses["dsm_floor"].nunique() == 1
+    lips = lipschitz_group(META, ck, data, SCHED, grid=6, seed=0)
+    assert len(lips) == ck.model.n_models * SCHED.T
+    # the batched L_grid equals the single-field estimator on the same region
+    m, i = 3, 2
+    region = region_grid(noised_points(data, SCHED, 1, 0).xt[i], 6)
+    sd = np.sqrt(1 - SCHED.alpha_bars[i])
+
+    def field(x: torch.Tensor) -> torch.Tensor:
+        xm = torch.zeros(ck.model.n_models, len(x), 2, dtype=torch.float32)
+        xm[m] = x.float()
+        t = torch.full(xm.shape[:2], i, dtype=torch.long)
+        return -ck.model(xm, t)[m].double() / sd
+
+    row = lips[
+        (lips["seed"] == ck.seeds[m]) & (lips["epoch"] == ck.epochs[m]) & (lips["step"] == i)
+    ]
+    single = one_sided_lipschitz(field, region, method="jacobian")
+    assert float(row["L_grid"].iloc[0]) == pytest.approx(single, rel=1e-5)
+
+
+def test_bound_table(group: tuple[Path, np.ndarray]) -> None:
+    path, data = group
+    ck = load_checkpoints(path)
+    samples = sample_group(ck, data, SCHED, "data", n_points=40, seed=0)
+    w2s = w2_group(META, samples, make_dataset("moons", 200, seed=2))
+    losses = loss_group(META, ck, data, SCHED, draws=1, seed=0)
+    lips = lipschitz_group(META, ck, data, SCHED, grid=5, seed=0)
+    b = bound_group(w2s, losses, lips, SCHED)
+    assert len(b) == ck.model.n_models
+    r = b.iloc[-1]
+    L = lips[(lips["seed"] == r["seed"]) & (lips["epoch"] == r["epoch"])].sort_values("step")
+    assert r["log_intercept"] == pytest.approx(log_intercept(SCHED.betas, L["L_grid"]))
+    assert r["log_bound"] == pytest.approx(log_bound(np.log(r["jdsm"]), SCHED.betas, L["L_grid"]))
+    assert bool(r["violation"]) == bool(np.log(r["w2"]) > r["log_bound"])
+    with pytest.raises(ValueError, match="do not cover the same checkpoints"):
+        bound_group(w2s.iloc[:-1], losses, lips, SCHED)
+    with pytest.raises(ValueError, match="steps"):
+        bound_group(w2s, losses, lips[lips["step"] < 2], SCHED)
+    assert isinstance(b, pd.DataFrame)
