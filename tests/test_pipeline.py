@@ -84,3 +84,33 @@ def test_bad_config_is_refused_before_any_job(tmp_path: Path) -> None:
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     assert "experiments.loglog.regularizers[0]" in text and "spectral_norm" in text
+
+
+def comparable_files(root: Path) -> dict[str, bytes]:
+    """Every table of a results folder, except run times (wall-clock numbers)."""
+    files = sorted(root.glob("runs/**/*.csv")) + sorted((root / "tables").iterdir())
+    return {str(f.relative_to(root)): f.read_bytes() for f in files if f.name != "runtimes.csv"}
+
+
+def test_two_runs_give_byte_identical_tables(smoke: Path, tmp_path: Path) -> None:
+    again = tmp_path / "results"
+    snakemake("--configfile", str(SMOKE), "--config", f"results_dir={again}")
+    first, second = comparable_files(smoke), comparable_files(again)
+    assert first.keys() == second.keys() and len(first) > 10
+    different = [k for k in first if first[k] != second[k]]
+    assert not different, different
+
+
+def test_corrupt_samples_are_named_and_nothing_downstream_is_written(smoke: Path) -> None:
+    group = smoke / "runs" / "loglog" / "moons" / "none" / "T10"
+    samples, w2_csv = group / "samples.npz", group / "w2.csv"
+    data = samples.read_bytes()
+    samples.write_bytes(data[: len(data) // 3])
+    w2_csv.unlink()
+    proc = snakemake(
+        str(w2_csv), "--configfile", str(SMOKE), "--config", f"results_dir={smoke}", check=False
+    )
+    assert proc.returncode != 0
+    log = (smoke / "logs" / "w2" / "loglog" / "moons" / "none" / "T10.log").read_text()
+    assert "samples.npz: not a readable .npz file" in log
+    assert not w2_csv.exists()

@@ -1,0 +1,195 @@
+"""Tests of scorew2.wasserstein: exact W2 against assignment, POT and closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import ot
+import pytest
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from scorew2 import wasserstein as W
+from scorew2.wasserstein import w2, w2_certified, w2_emd
+
+torch.set_num_threads(1)
+
+# Problems larger than this many pairs take the sparse certified path (not the dense one).
+SPARSE_N = 1600
+assert SPARSE_N**2 > W._DENSE_MAX_PAIRS
+
+
+def _assignment_w2(x: np.ndarray, y: np.ndarray) -> float:
+    cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    r, c = linear_sum_assignment(cost)
+    return float(np.sqrt(cost[r, c].mean()))
+
+
+def _clusters(n: int, rng: np.random.Generator) -> np.ndarray:
+    centres = np.array([[0.5, 0.5], [0.5, -0.5], [-0.5, 0.5], [-0.5, -0.5]])
+    return centres[rng.integers(0, 4, n)] + 0.0125 * rng.standard_normal((n, 2))
+
+
+def _noisy_copy(x: np.ndarray, rng: np.random.Generator, outliers: float = 0.02) -> np.ndarray:
+    """Pipeline-shaped 'generated samples': shuffled, jittered, with uniform outliers."""
+    y = x[rng.permutation(len(x))] + 0.01 * rng.standard_normal(x.shape)
+    k = int(outliers * len(x))
+    y[:k] = rng.uniform(-1.0, 1.0, (k, x.shape[1]))
+    return y
+
+
+def _moons(n: int, rng: np.random.Generator) -> np.ndarray:
+    t = rng.uniform(0.0, np.pi, n)
+    upper = (rng.random(n) < 0.5)[:, None]
+    pts = np.where(upper, np.c_[np.cos(t), np.sin(t)], np.c_[1.0 - np.cos(t), 0.5 - np.sin(t)])
+    return 0.5 * (pts + 0.1 * rng.standard_normal((n, 2)))
+
+
+@pytest.mark.parametrize(("n", "seed"), [(50, 0), (400, 1), (SPARSE_N, 2)])
+def test_equals_linear_sum_assignment(n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((n, 2)), rng.uniform(-1, 2, (n, 2))
+    ref = _assignment_w2(x, y)
+    assert w2(x, y) == pytest.approx(ref, rel=1e-9)
+    assert w2_emd(x, y) == pytest.approx(ref, rel=1e-9)
+
+
+def test_dense_and_sparse_paths_are_both_exercised() -> None:
+    rng = np.random.default_rng(3)
+    small = w2_certified(rng.standard_normal((30, 2)), rng.standard_normal((40, 2)))
+    assert small.method == "dense" and small.n_levels == 1
+    big = w2_certified(rng.standard_normal((SPARSE_N, 2)), rng.standard_normal((SPARSE_N, 2)))
+    assert big.method == "sparse" and big.n_levels >= 2
+    assert big.n_candidate_pairs < SPARSE_N**2 / 10
+
+
+def test_pipeline_shaped_clusters_with_outliers_certificate_adds_pairs() -> None:
+    rng = np.random.default_rng(4)
+    x = _clusters(2000, rng)
+    y = _noisy_copy(_clusters(2000, rng), rng)
+    res = w2_certified(x, y)
+    ref = w2_emd(x, y)
+    assert res.value == pytest.approx(ref, rel=1e-9)
+    # the first candidate set (coarse plan + kNN) did not contain the optimum: the
+    # certificate loop had to add violated pairs and re-solve
+    assert res.n_added_pairs > 0 and res.n_rounds > 1
+    # certified bounds bracket the optimum tightly
+    assert res.lower_bound <= res.cost + 1e-15
+    assert res.gap <= 1e-10 * res.cost + 1e-12
+    assert res.min_reduced_cost >= -1e-9
+
+
+def test_pipeline_shaped_moons_with_outliers() -> None:
+    rng = np.random.default_rng(5)
+    x = _moons(1800, rng)
+    y = _moons(1800, rng) + 0.02 * rng.standard_normal((1800, 2))
+    y[:36] = rng.uniform(-1.0, 1.5, (36, 2))
+    res = w2_certified(x, y)
+    assert res.method == "sparse"
+    assert res.value == pytest.approx(w2_emd(x, y), rel=1e-9)
+    assert res.n_added_pairs > 0
+
+
+def test_gaussians_closed_form() -> None:
+    """W2^2(N(m1, s1^2 I), N(m2, s2^2 I)) = |m1 - m2|^2 + d (s1 - s2)^2, within sampling error."""
+    rng = np.random.default_rng(6)
+    m1, m2, s1, s2, n = np.array([0.0, 0.0]), np.array([3.0, 4.0]), 1.0, 0.5, SPARSE_N
+    x = m1 + s1 * rng.standard_normal((n, 2))
+    y = m2 + s2 * rng.standard_normal((n, 2))
+    exact = np.sqrt(np.sum((m1 - m2) ** 2) + 2 * (s1 - s2) ** 2)
+    assert w2(x, y) == pytest.approx(exact, rel=0.02)
+    # with the sample means the mean term is exact; what remains is the shape term
+    shape = w2(x - x.mean(0), y - y.mean(0))
+    assert shape == pytest.approx(np.sqrt(2) * (s1 - s2), rel=0.1)
+
+
+def test_translate_gives_norm_of_shift() -> None:
+    rng = np.random.default_rng(7)
+    x = _clusters(SPARSE_N, rng)
+    shift = np.array([0.3, -0.2])
+    assert w2(x, x + shift) == pytest.approx(np.linalg.norm(shift), rel=1e-9)
+    assert w2(x, x) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_unequal_sizes_duplicate_set_is_zero() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1200, 2))
+    res = w2_certified(x, np.concatenate([x, x[::-1]]))  # 1200 x 2400: sparse path
+    assert res.method == "sparse"
+    assert res.value == pytest.approx(0.0, abs=1e-6)
+    assert w2(x[:5], np.concatenate([x[:5]] * 3)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_unequal_sizes_small_case_against_weighted_emd() -> None:
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((7, 3)), rng.standard_normal((5, 3)) + 1.0
+    ref = ot.emd2(np.full(7, 1 / 7), np.full(5, 1 / 5), ot.dist(x, y))
+    assert w2(x, y) ** 2 == pytest.approx(ref, rel=1e-12)
+    assert w2_emd(x, y) ** 2 == pytest.approx(ref, rel=1e-12)
+
+
+def test_unequal_sizes_sparse_path_matches_emd() -> None:
+    rng = np.random.default_rng(10)
+    x = _clusters(1700, rng)
+    y = _noisy_copy(_clusters(1400, rng), rng)
+    res = w2_certified(x, y)
+    assert res.method == "sparse"
+    assert res.value == pytest.approx(w2_emd(x, y), rel=1e-9)
+
+
+def test_accepts_torch_tensors() -> None:
+    rng = np.random.default_rng(11)
+    x, y = rng.standard_normal((20, 2)), rng.standard_normal((30, 2))
+    assert w2(torch.from_numpy(x), torch.from_numpy(y).float()) == pytest.approx(
+        w2(x, y.astype(np.float32)), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("fn", [w2, w2_emd, w2_certified])
+@pytest.mark.parametrize(
+    ("x", "y", "match"),
+    [
+        (np.zeros(5), np.zeros((5, 2)), r"x: expected shape \(n, d\)"),
+        (np.zeros((5, 2)), np.zeros((5, 2, 1)), r"y: expected shape \(n, d\)"),
+        (np.zeros((0, 2)), np.zeros((5, 2)), "x: empty point set"),
+        (np.zeros((5, 2)), np.zeros((0, 2)), "y: empty point set"),
+        (np.array([[0.0, np.nan]]), np.zeros((5, 2)), "x: 1 point.*NaN or infinite"),
+        (np.zeros((5, 2)), np.array([[np.inf, 0.0]]), "y: 1 point.*NaN or infinite"),
+        (np.zeros((5, 2)), np.zeros((5, 3)), "y: expected 2 coordinates"),
+        ([["a", "b"]], np.zeros((5, 2)), "x: cannot be read"),
+    ],
+)
+def test_bad_input_raises(fn, x, y, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        fn(x, y)
+
+
+@pytest.mark.parametrize("fn", [w2, w2_emd])
+@pytest.mark.parametrize("n", [40, SPARSE_N])
+def test_iteration_limit_never_returns_unconverged(monkeypatch, fn, n: int) -> None:
+    rng = np.random.default_rng(12)
+    x, y = rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
+    monkeypatch.setattr(W, "_iteration_limits", lambda n_arcs: (2,))
+    with pytest.raises(RuntimeError, match=r"iteration limit reached|numItermax"):
+        fn(x, y)
+
+
+@pytest.mark.parametrize("fn", [w2, w2_emd])
+def test_iteration_limit_is_raised_and_result_exact(monkeypatch, fn) -> None:
+    rng = np.random.default_rng(13)
+    x, y = rng.standard_normal((300, 2)), rng.standard_normal((300, 2))
+    ref = _assignment_w2(x, y)
+    calls = []
+
+    def limits(n_arcs: int) -> tuple[int, ...]:
+        calls.append(n_arcs)
+        return (2, 10**8)  # the first try cannot converge; the retry must
+
+    monkeypatch.setattr(W, "_iteration_limits", limits)
+    assert fn(x, y) == pytest.approx(ref, rel=1e-9)
+    assert calls
+
+
+def test_default_limit_grows_with_problem() -> None:
+    first, retry = W._iteration_limits(8000 * 8000)
+    assert first >= 8000 * 8000 and retry > first
+    assert W._iteration_limits(10)[0] >= 100_000
