@@ -170,7 +170,23 @@ def test_iteration_limit_never_returns_unconverged(monkeypatch, fn, n: int) -> N
     x, y = rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
     monkeypatch.setattr(W, "_iteration_limits", lambda n_arcs: (2,))
     with pytest.raises(RuntimeError, match=r"iteration limit reached|numItermax"):
-        fn(x, y)
+        if fn is w2:  # the fast path fails, warns, and its dense fallback fails too
+            with pytest.warns(RuntimeWarning, match="falling back"):
+                fn(x, y)
+        else:
+            fn(x, y)
+
+
+def test_w2_falls_back_to_emd_when_certificate_fails(monkeypatch) -> None:
+    rng = np.random.default_rng(14)
+    x, y = rng.standard_normal((60, 2)), rng.standard_normal((50, 2))
+
+    def broken(x, y):
+        raise RuntimeError("exact W2: certificate loop did not close")
+
+    monkeypatch.setattr(W, "w2_certified", broken)
+    with pytest.warns(RuntimeWarning, match="falling back to dense w2_emd"):
+        assert w2(x, y) == pytest.approx(w2_emd(x, y), rel=1e-12)
 
 
 @pytest.mark.parametrize("fn", [w2, w2_emd])

@@ -33,6 +33,9 @@ from scorew2.score import (
 )
 from scorew2.train import TrainResult
 
+# Points per model per forward pass when evaluating K x S models at once: small enough that the
+# (models, points, hidden) activations stay in cache (256 was 2.4x faster than 4096 here).
+EVAL_CHUNK = 256
 CHECKPOINT_KEYS = ("epochs", "states", "seeds", "regularizer", "n_steps", "hidden")
 
 
@@ -86,7 +89,9 @@ def load_checkpoints(path: str | os.PathLike[str], which: str = "all") -> Checkp
     )
 
 
-def _eps(model: ScoreNet, x: torch.Tensor, step: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+def _eps(
+    model: ScoreNet, x: torch.Tensor, step: torch.Tensor, chunk: int = EVAL_CHUNK
+) -> torch.Tensor:
     """eps_theta of every model at the shared points x (B, d) and steps (B,): (M, B, d)."""
     M = model.n_models
     out = []
@@ -115,7 +120,7 @@ def sample_group(
     M = ck.model.n_models
     pT = make_prior("p_T", schedule, gen, n_models=M, data=ref)
     xT = pT if prior == "data" else make_prior("normal", schedule, gen, n_models=M, data=ref)
-    out = ancestral_sample(ck.model, schedule, xT, gen, chunk_size=4096)
+    out = ancestral_sample(ck.model, schedule, xT, gen, chunk_size=EVAL_CHUNK)
     bad = out.n_nonfinite > 0
     if bad.any():
         m = int(torch.nonzero(bad)[0])
@@ -188,7 +193,7 @@ def lipschitz_group(
             t = torch.full(x.shape[:2], i, dtype=torch.long)
             return -model(x.float(), t).double() * inv_sd
 
-        L_grid[:, i] = jacobian_max_eig(field, region, n_fields=M).numpy()
+        L_grid[:, i] = jacobian_max_eig(field, region, n_fields=M, chunk_size=EVAL_CHUNK).numpy()
         with torch.no_grad():
             vals = field(pg.expand(M, -1, -1))
         L_paper[:, i] = [pairs_max_ratio(v, pg) for v in vals]
