@@ -8,7 +8,10 @@ from scorew2.config import load_schema, validate_config
 min_version("9.20")
 
 # Refuse a bad config before any job runs (scorew2.config names the key and allowed values).
-config.update(validate_config(config, load_schema(workflow.basedir + "/workflow/schemas/config.schema.yaml")))
+config.update(validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml"))))
+
+# Every rule's software (documentation for --use-conda; setup.sh is what runs here).
+CONDA_ENV = "../envs/scorew2.yaml"
 
 R = config["results_dir"]
 EXPERIMENTS = config["experiments"]

@@ -10,5 +10,7 @@ rule data:
         seed=config["data_seed"],
     log:
         f"{R}/logs/data/{{dataset}}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/make_data.py"

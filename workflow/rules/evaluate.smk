@@ -20,6 +20,8 @@ rule sample:
         f"{R}/logs/sample/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
         f"{R}/benchmarks/sample/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "../scripts/sample.py"
 
@@ -37,6 +39,8 @@ rule w2:
         f"{R}/logs/w2/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
         f"{R}/benchmarks/w2/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "../scripts/w2.py"
 
@@ -56,6 +60,8 @@ rule losses:
         f"{R}/logs/losses/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
         f"{R}/benchmarks/losses/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "../scripts/losses.py"
 
@@ -75,6 +81,8 @@ rule lipschitz:
         f"{R}/logs/lipschitz/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
         f"{R}/benchmarks/lipschitz/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "../scripts/lipschitz.py"
 
@@ -90,5 +98,7 @@ rule bound:
         schedule=schedule_params,
     log:
         f"{R}/logs/bound/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/bound.py"

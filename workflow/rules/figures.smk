@@ -32,6 +32,8 @@ for _name in FIGURES:
             maximize_epochs=config["training"]["maximize_epochs"],
         log:
             f"{R}/logs/figures/{_name}.log",
+        conda:
+            CONDA_ENV
         script:
             "../scripts/figure.py"
 

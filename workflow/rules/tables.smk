@@ -16,6 +16,8 @@ rule tables:
         maximize_epochs=config["training"]["maximize_epochs"],
     log:
         f"{R}/logs/tables/tables.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/tables.py"
 
@@ -29,5 +31,7 @@ rule runtimes:
         benchmarks=f"{R}/benchmarks",
     log:
         f"{R}/logs/tables/runtimes.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/runtimes.py"

@@ -21,5 +21,7 @@ rule train:
         f"{R}/logs/train/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "../scripts/train.py"
