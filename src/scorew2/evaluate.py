@@ -9,7 +9,7 @@ holds K batched states of S models. Every function here evaluates all K x S mode
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ import torch
 from scorew2.io import load_torch, save_torch
 from scorew2.lipschitz import jacobian_max_eig, pairs_max_ratio, paper_grid, region_grid
 from scorew2.metrics import frame
-from scorew2.model import ScoreNet, stack_states
+from scorew2.model import ScoreNet, select_state, stack_states
 from scorew2.sample import ancestral_sample, make_prior
 from scorew2.schedule import Schedule
 from scorew2.score import (
@@ -36,6 +36,8 @@ from scorew2.train import TrainResult
 # Points per model per forward pass when evaluating K x S models at once: small enough that the
 # (models, points, hidden) activations stay in cache (256 was 2.4x faster than 4096 here).
 EVAL_CHUNK = 256
+# Models per pass of the loss step: its (models, T, N, d) float64 predictions stay ~100 MB.
+LOSS_MODELS = 16
 CHECKPOINT_KEYS = ("epochs", "states", "seeds", "regularizer", "n_steps", "hidden")
 
 
@@ -134,6 +136,18 @@ def sample_group(
     return res
 
 
+def _model_chunks(model: ScoreNet, size: int) -> Iterator[ScoreNet]:
+    """The models of a batched ScoreNet, ``size`` at a time, as smaller batched ScoreNets."""
+    state = model.state_dict()
+    cfg = model.config()
+    for a in range(0, model.n_models, size):
+        idx = list(range(a, min(a + size, model.n_models)))
+        sub = ScoreNet.from_state(
+            select_state(state, idx), cfg["n_steps"], cfg["regularizer"], hidden=cfg["hidden"]
+        )
+        yield sub.eval()
+
+
 def loss_group(
     meta: Mapping[str, Any],
     ck: Checkpoints,
@@ -154,12 +168,16 @@ def loss_group(
     T, m, d = pts.xt.shape
     true = exact_scores(pts.xt, train, schedule.alpha_bars)
     steps = torch.arange(T).repeat_interleave(m)
-    eps_pred = _eps(ck.model, pts.xt.reshape(T * m, d), steps).double()
-    eps_pred = eps_pred.reshape(ck.model.n_models, T, m, d)
-    jd = j_dsm(eps_pred, pts.eps, schedule).numpy()
-    js = j_sm(eps_pred, true, schedule).numpy()
+    jd, js = [], []
+    for sub in _model_chunks(ck.model, LOSS_MODELS):  # bounds memory: (models, T, m, d) floats
+        eps_pred = _eps(sub, pts.xt.reshape(T * m, d), steps).double()
+        eps_pred = eps_pred.reshape(sub.n_models, T, m, d)
+        jd.append(j_dsm(eps_pred, pts.eps, schedule).numpy())
+        js.append(j_sm(eps_pred, true, schedule).numpy())
     floor = float(dsm_floor(pts.xt, train, schedule))
-    return frame(meta, ck.seeds, ck.epochs, jdsm=jd, jsm=js, dsm_floor=floor)
+    return frame(
+        meta, ck.seeds, ck.epochs, jdsm=np.concatenate(jd), jsm=np.concatenate(js), dsm_floor=floor
+    )
 
 
 def lipschitz_group(

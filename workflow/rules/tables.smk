@@ -8,9 +8,9 @@ rule tables:
         lipschitz=group_files("lipschitz.csv"),
     output:
         runs=report(f"{R}/tables/runs.csv", category="Tables"),
-        claims=f"{R}/tables/claims.md",
+        claims=report(f"{R}/tables/claims.md", category="Tables"),
         claims_csv=report(f"{R}/tables/claims.csv", category="Tables"),
-        provenance=f"{R}/tables/provenance.json",
+        provenance=report(f"{R}/tables/provenance.json", category="Provenance"),
     params:
         config=config,
         maximize_epochs=config["training"]["maximize_epochs"],
