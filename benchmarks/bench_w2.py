@@ -6,6 +6,18 @@ shuffled jittered copy with 2% uniform outliers; and two moons against a perturb
 outliers. The machine is shared, so report medians of repeats and ratios, not absolute times.
 
     .venv/bin/python benchmarks/bench_w2.py [--sizes 2000 4000 8000] [--repeats 3] [--out f.csv]
+
+Sequence mode (the pipeline's W2 step: one reference set against K models' samples):
+
+    .venv/bin/python benchmarks/bench_w2.py --sequence [--sizes 1000 2000] [--models 30]
+        [--real samples_{n}.npz] [--stride 3]
+
+times [w2_emd(ref, q) for q in samples], [w2(ref, q) ...] and w2_many(ref, samples) on the same
+inputs in the same run. Synthetic: q_k = base + s_k * noise + jitter_k, s_k geometric from 0.5 to
+0.01 (models converging), 2% fixed uniform outliers, noise common to all k (common random
+numbers). --real: an .npz with "samples" (M, n, d) in model order k * S + s (checkpoint k, seed
+s, S seeds), "ref" and "seeds" (one sampler output of scorew2.evaluate.sample_group); seed 0's
+checkpoints 0, stride, 2 stride, ... are used ({n} in the name is replaced by the size).
 """
 
 from __future__ import annotations
@@ -18,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scorew2.wasserstein import w2_certified, w2_emd
+from scorew2.wasserstein import w2, w2_certified, w2_emd, w2_many_certified
 
 
 def clusters(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -62,14 +74,73 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def synthetic_sequence(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """ref (n, 2) clusters and k sample sets (k, n, 2) converging to the clusters' shape."""
+    rng = np.random.default_rng(seed)
+    ref = clusters(n, rng)
+    base = clusters(n, rng)
+    noise = rng.standard_normal((n, 2))
+    scales = np.geomspace(0.5, 0.01, k)
+    samples = base + scales[:, None, None] * noise + 0.002 * rng.standard_normal((k, n, 2))
+    n_out = int(0.02 * n)
+    samples[:, :n_out] = rng.uniform(-1.0, 1.0, (n_out, 2)) + 0.01 * rng.standard_normal(
+        (k, n_out, 2)
+    )
+    return ref, samples
+
+
+def real_sequence(path: str, k: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """ref and k sample sets of seed 0: checkpoints 0, stride, 2 stride, ... (epoch order)."""
+    data = np.load(path)
+    n_seeds = len(np.unique(data["seeds"]))
+    models = np.arange(0, len(data["samples"]), n_seeds * stride)[:k]
+    return data["ref"], data["samples"][models]
+
+
+def sequence(args: argparse.Namespace) -> None:
+    """Time emd, w2 and w2_many on one sequence per size; print medians and ratios."""
+    print(
+        f"{'source':>10} {'n':>6} {'K':>4} {'emd_s':>8} {'w2_s':>8} {'many_s':>8} "
+        f"{'emd/many':>9} {'w2/many':>8} {'max_rel':>8} {'warm':>5} {'fallbk':>6} {'rounds':>6}"
+    )
+    for n in args.sizes:
+        if args.real:
+            source = "real"
+            ref, samples = real_sequence(args.real.replace("{n}", str(n)), args.models, args.stride)
+        else:
+            source = "synthetic"
+            ref, samples = synthetic_sequence(n, args.models, args.seed + n)
+        t_emd, ref_vals = timed(lambda r=ref, s=samples: [w2_emd(r, q) for q in s], args.repeats)
+        t_w2, _ = timed(lambda r=ref, s=samples: [w2(r, q) for q in s], args.repeats)
+        t_many, res = timed(lambda r=ref, s=samples: w2_many_certified(r, s), args.repeats)
+        vals = np.array([r.value for r in res])
+        rel = float(np.max(np.abs(vals - ref_vals) / np.maximum(ref_vals, 1e-300)))
+        print(
+            f"{source:>10} {n:>6d} {len(samples):>4d} {t_emd:>8.2f} {t_w2:>8.2f} {t_many:>8.2f} "
+            f"{t_emd / t_many:>9.2f} {t_w2 / t_many:>8.2f} {rel:>8.1e} "
+            f"{sum(r.method == 'warm' for r in res):>5d} {sum(r.warm_fallback for r in res):>6d} "
+            f"{sum(r.n_rounds for r in res):>6d}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 4000, 8000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--shapes", nargs="+", default=["clusters", "moons"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="optional CSV file for the table")
+    parser.add_argument("--sequence", action="store_true", help="time w2_many on a sequence")
+    parser.add_argument("--models", type=int, default=30, help="sequence length K")
+    parser.add_argument("--real", help="sampler output .npz ({n}: the size) instead of synthetic")
+    parser.add_argument("--stride", type=int, default=3, help="checkpoint stride for --real")
     args = parser.parse_args()
+    if args.sequence:
+        args.sizes = args.sizes or [1000, 2000]
+        sequence(args)
+        return
+    args.sizes = args.sizes or [2000, 4000, 8000]
 
     header = (
         "shape",

@@ -9,7 +9,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from scorew2 import wasserstein as W
-from scorew2.wasserstein import w2, w2_certified, w2_emd
+from scorew2.wasserstein import w2, w2_certified, w2_emd, w2_many, w2_many_certified
 
 torch.set_num_threads(1)
 
@@ -209,3 +209,114 @@ def test_default_limit_grows_with_problem() -> None:
     first, retry = W._iteration_limits(8000 * 8000)
     assert first >= 8000 * 8000 and retry > first
     assert W._iteration_limits(10)[0] >= 100_000
+
+
+# --------------------------------------------------------------------------- w2_many
+
+
+def _converging_sequence(n_ref: int, m: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference clusters and k sample sets moving from a broad noisy cloud to the clusters'
+    shape, with common noise (sample j is the same draw in every set) and 2% outliers."""
+    rng = np.random.default_rng(seed)
+    ref = _clusters(n_ref, rng)
+    base, noise = _clusters(m, rng), rng.standard_normal((m, 2))
+    scales = np.geomspace(0.5, 0.01, k)[:, None, None]
+    samples = base + scales * noise + 0.002 * rng.standard_normal((k, m, 2))
+    n_out = m // 50
+    samples[:, :n_out] = rng.uniform(-1.0, 1.0, (n_out, 2))
+    return ref, samples
+
+
+def test_w2_many_equals_emd_on_converging_sequence() -> None:
+    ref, samples = _converging_sequence(1000, 1000, 8, seed=20)
+    res = w2_many_certified(ref, samples)
+    expected = np.array([w2_emd(ref, q) for q in samples])
+    np.testing.assert_allclose([r.value for r in res], expected, rtol=1e-9)
+    np.testing.assert_allclose(w2_many(torch.from_numpy(ref), samples), expected, rtol=1e-9)
+    # the first problem is solved cold, the rest warm-started from their predecessor
+    assert res[0].method == "dense" and not res[0].warm_fallback
+    assert all(r.method == "warm" for r in res[1:])
+    for r in res:
+        assert r.lower_bound <= r.cost + 1e-15
+        assert r.gap <= 1e-10 * r.cost + 1e-12
+        assert r.min_reduced_cost >= -1e-9
+
+
+def test_w2_many_bad_warm_start_is_repaired_or_falls_back() -> None:
+    """Shuffling a set's points makes the previous plan, mapped by sample index, useless."""
+    ref, samples = _converging_sequence(700, 800, 4, seed=21)
+    rng = np.random.default_rng(22)
+    samples[2] = samples[2][rng.permutation(800)]  # model 2 is model 1's neighbour shuffled
+    samples[3] = samples[3][rng.permutation(800)]
+    res = w2_many_certified(ref, samples)
+    expected = [w2_emd(ref, q) for q in samples]
+    np.testing.assert_allclose([r.value for r in res], expected, rtol=1e-9)
+    # the shuffled problems could not be closed by the warm start's first candidate set: the
+    # loop added violated pairs (found by the all-pairs check) or gave up for the cold path
+    for r in res[2:]:
+        assert r.warm_fallback or (r.n_added_by_full_check > 0 and r.n_rounds > 1)
+
+
+def test_w2_many_falls_back_to_cold_path(monkeypatch) -> None:
+    ref, samples = _converging_sequence(300, 300, 3, seed=23)
+    samples[1] = samples[1][::-1].copy()  # reversed sample order: a poor warm start
+    monkeypatch.setattr(W, "_WARM_MAX_ROUNDS", 1)
+    res = w2_many_certified(ref, samples)
+    assert res[1].warm_fallback and res[1].method == "dense"
+    np.testing.assert_allclose([r.value for r in res], [w2_emd(ref, q) for q in samples], rtol=1e-9)
+
+
+def test_w2_many_order_permutes_solving_not_output() -> None:
+    ref, samples = _converging_sequence(300, 300, 4, seed=24)
+    forward = w2_many_certified(ref, samples)
+    backward = w2_many_certified(ref, samples, order=[3, 2, 1, 0])
+    assert backward[3].method == "dense" and forward[0].method == "dense"
+    np.testing.assert_allclose([r.value for r in backward], [r.value for r in forward], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("ref", "samples", "order", "match"),
+    [
+        (np.zeros((5, 2)), np.zeros((5, 2)), None, r"samples: expected shape \(K, m, d\)"),
+        (np.zeros((5, 2)), np.zeros((2, 5, 3)), None, "samples: expected 2 coordinates"),
+        (np.zeros((5, 2)), np.zeros((0, 5, 2)), None, "samples: empty"),
+        (
+            np.zeros((5, 2)),
+            np.stack([np.zeros((5, 2)), np.full((5, 2), np.nan)]),
+            None,
+            "samples: 1 model.*NaN or infinite.*index 1",
+        ),
+        (np.array([[np.nan, 0.0]]), np.zeros((2, 5, 2)), None, "ref: 1 point.*NaN"),
+        (np.zeros(5), np.zeros((2, 5, 2)), None, r"ref: expected shape \(n, d\)"),
+        (np.zeros((5, 2)), np.zeros((2, 5, 2)), [0, 0], "order: expected a permutation"),
+        (np.zeros((5, 2)), np.zeros((2, 5, 2)), [0, 1, 2], "order: expected a permutation"),
+    ],
+)
+def test_w2_many_bad_input_raises(ref, samples, order, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        w2_many(ref, samples, order)
+
+
+def test_w2_many_never_returns_unconverged(monkeypatch) -> None:
+    ref, samples = _converging_sequence(40, 40, 3, seed=25)
+    monkeypatch.setattr(W, "_iteration_limits", lambda n_arcs: (2,))
+    with pytest.raises(RuntimeError, match=r"w2_emd: .*numItermax=2"):
+        # the cold path fails, warns, and its w2_emd fallback fails too
+        with pytest.warns(RuntimeWarning, match="numItermax=2.*falling back"):
+            w2_many(ref, samples)
+
+
+def test_w2_many_falls_back_to_emd_when_no_certificate_closes(monkeypatch) -> None:
+    ref, samples = _converging_sequence(60, 50, 3, seed=26)
+
+    def broken(x, y, a, b):
+        raise RuntimeError("exact W2: optimality not proven")
+
+    monkeypatch.setattr(W, "_solve", broken)
+    with pytest.warns(RuntimeWarning, match=r"samples\[\d\].*falling back to dense w2_emd") as rec:
+        res = w2_many_certified(ref, samples)
+    assert len(rec) == 3  # the next problem starts cold again
+    assert [r.method for r in res] == ["emd"] * 3 and np.isnan(res[0].lower_bound)
+    np.testing.assert_allclose(
+        [r.value for r in res], [w2_emd(ref, q) for q in samples], rtol=1e-12
+    )
