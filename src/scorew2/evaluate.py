@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scorew2.io import load_torch, save_torch
+from scorew2.io import load_npz, load_torch, save_torch
 from scorew2.lipschitz import jacobian_max_eig, pairs_max_ratio, paper_grid, region_grid
 from scorew2.metrics import frame
 from scorew2.model import ScoreNet, select_state, stack_states
 from scorew2.sample import ancestral_sample, make_prior
-from scorew2.schedule import Schedule
+from scorew2.schedule import Schedule, make_schedule
 from scorew2.score import (
     dsm_floor,
     empirical_score_jacobian_eigs,
@@ -89,6 +89,16 @@ def load_checkpoints(path: str | os.PathLike[str], which: str = "all") -> Checkp
         seeds=np.tile(np.asarray(seeds), len(epochs)),
         epochs=np.repeat(np.asarray(epochs), S),
     )
+
+
+def load_group(
+    checkpoints: str | os.PathLike[str], data: str | os.PathLike[str], run: Mapping[str, Any]
+) -> tuple[Checkpoints, np.ndarray, Schedule]:
+    """What every evaluation step of a run group reads: its checkpoints (those that ``run``
+    evaluates, "all" or "final"), the training set p0, and the noise schedule."""
+    ck = load_checkpoints(checkpoints, run["checkpoints"])
+    train = load_npz(data, required=("train",))["train"]
+    return ck, train, make_schedule(**run["schedule"])
 
 
 def _eps(

@@ -47,3 +47,13 @@ def job(smk: Any) -> Iterator[logging.Logger]:
         raise
     finally:
         handler.close()
+
+
+def group_meta(wildcards: Any) -> dict[str, Any]:
+    """The identity columns of a run group's tables, from the rule's wildcards."""
+    return {
+        "experiment": wildcards.exp,
+        "dataset": wildcards.dataset,
+        "regularizer": wildcards.reg,
+        "T": int(wildcards.T),
+    }

@@ -1,17 +1,12 @@
 """Rule sample: q0 samples of every evaluated checkpoint of a run group."""
 
-from scorew2.evaluate import load_checkpoints, sample_group
-from scorew2.io import load_npz, save_npz
+from scorew2.evaluate import load_group, sample_group
+from scorew2.io import save_npz
 from scorew2.jobs import job
-from scorew2.schedule import make_schedule
 
 with job(snakemake) as log:
-    run = snakemake.params.run
-    ck = load_checkpoints(snakemake.input.checkpoints, run["checkpoints"])
-    train = load_npz(snakemake.input.data, required=("train",))["train"]
-    schedule = make_schedule(**run["schedule"])
-    out = sample_group(
-        ck, train, schedule, run["prior"], snakemake.params.n_points, snakemake.params.seed
-    )
+    i, p = snakemake.input, snakemake.params
+    ck, train, schedule = load_group(i.checkpoints, i.data, p.run)
+    out = sample_group(ck, train, schedule, p.run["prior"], p.n_points, p.seed)
     save_npz(snakemake.output.samples, **out)
     log.info("%d models x %d points sampled", *out["samples"].shape[:2])
