@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 import traceback
 from collections.abc import Iterator
@@ -37,7 +38,13 @@ def job(smk: Any) -> Iterator[logging.Logger]:
 
     torch.set_num_threads(max(1, int(getattr(smk, "threads", 1))))
     torch.set_flush_denormal(True)
-    logger.info("rule %s, wildcards %s", smk.rule, dict(smk.wildcards.items()))
+    logger.info(
+        "rule %s, wildcards %s, host %s, SLURM job %s",
+        smk.rule,
+        dict(smk.wildcards.items()),
+        socket.gethostname(),
+        os.environ.get("SLURM_JOB_ID", "none"),
+    )
     try:
         yield logger
     except Exception as err:

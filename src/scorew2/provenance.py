@@ -14,8 +14,12 @@ PACKAGES = ("scorew2", "torch", "pot", "numpy", "scipy", "pandas", "snakemake", 
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
-    """SHA-256 (first 16 hex digits) of the config serialised as canonical JSON."""
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    """SHA-256 (first 16 hex digits) of the config serialised as canonical JSON.
+
+    ``results_dir`` is left out: where the results go does not change them.
+    """
+    content = {k: v for k, v in config.items() if k != "results_dir"}
+    blob = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
