@@ -176,3 +176,11 @@ def test_gaussian_bound_is_tight_enough_to_test_something():
                 _, w2, _, j_dsm, lip = _gaussian_case(sched, s2, c)
                 ratios.append(log_bound(math.log(j_dsm), sched, lip) - math.log(w2))
     assert min(ratios) < math.log(2.5)
+
+
+def test_offset_is_zero_for_q_T_equal_p_T_even_with_huge_lipschitz() -> None:
+    betas = np.full(10, 0.01)
+    huge = np.full((2, 10), 1e6)  # maximise-phase networks: I_T overflows float64
+    out = offset(betas, huge, np.array([0.0, 0.5]))
+    assert out[0] == 0.0 and out[1] == np.inf
+    assert np.isinf(log_bound(0.0, betas, huge[1], out[1]))

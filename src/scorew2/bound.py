@@ -81,11 +81,16 @@ def log_bound(log_jdsm: Any, betas: Any, lipschitz: Any, offset: Any = 0.0) -> f
 
 
 def offset(betas: Any, lipschitz: Any, w2_T: Any) -> float | np.ndarray:
-    """I_T W2(p_T, q_T), with I_T = exp(log_I[..., -1]) (Corollary 1's second term)."""
+    """I_T W2(p_T, q_T), with I_T = exp(log_I[..., -1]) (Corollary 1's second term).
+
+    Computed as exp(log I_T + log W2): exactly 0 when q_T = p_T (W2 = 0) however large I_T is,
+    and +inf (a vacuous bound, reported as such) when I_T W2 overflows.
+    """
     w = to_numpy(w2_T, "w2_T")
     if np.isnan(w).any() or (w < 0).any():
         raise ValueError("w2_T: must be >= 0 (and not NaN)")
-    return _out(np.exp(log_I(betas, lipschitz)[..., -1]) * w)
+    with np.errstate(divide="ignore", over="ignore"):
+        return _out(np.exp(log_I(betas, lipschitz)[..., -1] + np.log(w)))
 
 
 def corollary2_offset(betas: Any, lipschitz: Any, w2_p0_prior: Any) -> float | np.ndarray:
@@ -99,4 +104,5 @@ def corollary2_offset(betas: Any, lipschitz: Any, w2_p0_prior: Any) -> float | n
     w = to_numpy(w2_p0_prior, "w2_p0_prior")
     if np.isnan(w).any() or (w < 0).any():
         raise ValueError("w2_p0_prior: must be >= 0 (and not NaN)")
-    return _out(np.exp((b * L).sum(axis=-1)) * w)
+    with np.errstate(divide="ignore", over="ignore"):
+        return _out(np.exp((b * L).sum(axis=-1) + np.log(w)))
