@@ -25,11 +25,11 @@ from scorew2.sample import ancestral_sample, make_prior
 from scorew2.schedule import Schedule, make_schedule
 from scorew2.score import (
     dsm_floor,
+    dsm_terms,
     empirical_score_jacobian_eigs,
     exact_scores,
-    j_dsm,
-    j_sm,
     noised_points,
+    sm_terms,
 )
 from scorew2.train import TrainResult
 
@@ -172,21 +172,32 @@ def loss_group(
     so the expectation over the empirical p0 is exact and only the noise is Monte Carlo; the
     same points serve every model, so differences between checkpoints are not noise.
     J_DSM = 1/2 sum_i b_i/(1-abar_i) E|eps_theta - eps|^2; J_SM = 1/2 sum_i b_i E|s_theta - s*|^2
-    with the exact score s* of the noised empirical data (PAPER section 2).
+    with the exact score s* of the noised empirical data (PAPER section 2). gap_se: the Monte
+    Carlo standard error of the estimate of J_DSM - J_SM (which equals dsm_floor in expectation
+    for every theta, Theorem 2), so J_SM <= J_DSM is judged within sampling error.
     """
     pts = noised_points(train, schedule, draws, seed)
     T, m, d = pts.xt.shape
     true = exact_scores(pts.xt, train, schedule.alpha_bars)
     steps = torch.arange(T).repeat_interleave(m)
-    jd, js = [], []
+    jd, js, se = [], [], []
     for sub in _model_chunks(ck.model, LOSS_MODELS):  # bounds memory: (models, T, m, d) floats
         eps_pred = _eps(sub, pts.xt.reshape(T * m, d), steps).double()
         eps_pred = eps_pred.reshape(sub.n_models, T, m, d)
-        jd.append(j_dsm(eps_pred, pts.eps, schedule).numpy())
-        js.append(j_sm(eps_pred, true, schedule).numpy())
+        a, c = dsm_terms(eps_pred, pts.eps, schedule), sm_terms(eps_pred, true, schedule)
+        jd.append(a.mean(-1).sum(-1).numpy())
+        js.append(c.mean(-1).sum(-1).numpy())
+        # standard error of J_DSM - J_SM over the m points (each point's terms summed over steps)
+        se.append(((a - c).sum(-2).std(-1) / np.sqrt(m)).numpy())
     floor = float(dsm_floor(pts.xt, train, schedule))
     return frame(
-        meta, ck.seeds, ck.epochs, jdsm=np.concatenate(jd), jsm=np.concatenate(js), dsm_floor=floor
+        meta,
+        ck.seeds,
+        ck.epochs,
+        jdsm=np.concatenate(jd),
+        jsm=np.concatenate(js),
+        gap_se=np.concatenate(se),
+        dsm_floor=floor,
     )
 
 

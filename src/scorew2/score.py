@@ -212,14 +212,12 @@ def _steps_check(x: torch.Tensor, name: str, T: int) -> None:
         raise ValueError(f"{name}: expected shape (..., T={T}, m, d), got {tuple(x.shape)}")
 
 
-def j_dsm(eps_pred: Any, eps: Any, schedule: Any) -> torch.Tensor:
-    """Denoising score matching loss J_DSM (PAPER section 2, lambda = g^2 = b).
-
-    J_DSM = 1/2 sum_i b_i / (1 - abar_i) mean_m ||eps_pred[..., i, m] - eps[i, m]||^2.
+def dsm_terms(eps_pred: Any, eps: Any, schedule: Any) -> torch.Tensor:
+    """Per step and point, 1/2 b_i / (1 - abar_i) ||eps_pred[..., i, j] - eps[i, j]||^2.
 
     eps_pred: (..., T, m, d) (leading dims: several models on the same noised points); eps:
-    (T, m, d) or broadcastable; schedule: Schedule (or its betas). Returns a float64 tensor of
-    shape (...) (0-d for a single model).
+    (T, m, d) or broadcastable; schedule: Schedule (or its betas). Returns (..., T, m) float64;
+    J_DSM is its mean over points summed over steps (``j_dsm``).
     """
     sch = _schedule(schedule)
     ep = _as_tensor(eps_pred, "eps_pred", torch.float64)
@@ -227,17 +225,24 @@ def j_dsm(eps_pred: Any, eps: Any, schedule: Any) -> torch.Tensor:
     _steps_check(ep, "eps_pred", sch.T)
     _steps_check(e, "eps", sch.T)
     w = torch.as_tensor(sch.betas / (1.0 - sch.alpha_bars), dtype=torch.float64)
-    per_step = (ep - e).square().sum(-1).mean(-1)  # (..., T)
-    return 0.5 * (per_step * w).sum(-1)
+    return 0.5 * (ep - e).square().sum(-1) * w.view(-1, 1)
 
 
-def j_sm(eps_pred: Any, true_score: Any, schedule: Any) -> torch.Tensor:
-    """Score matching loss J_SM with the exact score (PAPER section 2, lambda = g^2 = b).
+def j_dsm(eps_pred: Any, eps: Any, schedule: Any) -> torch.Tensor:
+    """Denoising score matching loss J_DSM (PAPER section 2, lambda = g^2 = b).
 
-    J_SM = 1/2 sum_i b_i mean_m ||s_theta - s*||^2, s_theta = -eps_pred / sqrt(1 - abar_i).
+    J_DSM = 1/2 sum_i b_i / (1 - abar_i) mean_m ||eps_pred[..., i, m] - eps[i, m]||^2.
+    Arguments as ``dsm_terms``; returns a float64 tensor of shape (...) (0-d for one model).
+    """
+    return dsm_terms(eps_pred, eps, schedule).mean(-1).sum(-1)
+
+
+def sm_terms(eps_pred: Any, true_score: Any, schedule: Any) -> torch.Tensor:
+    """Per step and point, 1/2 b_i ||s_theta - s*||^2 with s_theta = -eps_pred / sqrt(1-abar_i).
 
     eps_pred: (..., T, m, d); true_score: (T, m, d) scores of p_i at the same points (see
-    ``exact_scores``). Returns a float64 tensor of shape (...).
+    ``exact_scores``). Returns (..., T, m) float64; J_SM is its mean over points summed over
+    steps (``j_sm``).
     """
     sch = _schedule(schedule)
     ep = _as_tensor(eps_pred, "eps_pred", torch.float64)
@@ -246,9 +251,17 @@ def j_sm(eps_pred: Any, true_score: Any, schedule: Any) -> torch.Tensor:
     _steps_check(s, "true_score", sch.T)
     inv_sd = torch.as_tensor(1.0 / np.sqrt(1.0 - sch.alpha_bars), dtype=torch.float64)
     s_theta = -ep * inv_sd.view(-1, 1, 1)
-    per_step = (s_theta - s).square().sum(-1).mean(-1)
     b = torch.as_tensor(sch.betas, dtype=torch.float64)
-    return 0.5 * (per_step * b).sum(-1)
+    return 0.5 * (s_theta - s).square().sum(-1) * b.view(-1, 1)
+
+
+def j_sm(eps_pred: Any, true_score: Any, schedule: Any) -> torch.Tensor:
+    """Score matching loss J_SM with the exact score (PAPER section 2, lambda = g^2 = b).
+
+    J_SM = 1/2 sum_i b_i mean_m ||s_theta - s*||^2, s_theta = -eps_pred / sqrt(1 - abar_i).
+    Arguments as ``sm_terms``; returns a float64 tensor of shape (...).
+    """
+    return sm_terms(eps_pred, true_score, schedule).mean(-1).sum(-1)
 
 
 class NoisedPoints(NamedTuple):
