@@ -92,7 +92,7 @@ def test_losses_and_lipschitz_are_consistent(group: tuple[Path, np.ndarray]) -> 
     losses = loss_group(META, ck, data, SCHED, draws=1, seed=0)
     assert (losses["jsm"] <= losses["jdsm"]).all()
     assert losses["dsm_floor"].nunique() == 1
-    lips = lipschitz_group(META, ck, data, SCHED, grid=6, seed=0)
+    lips = lipschitz_group(META, ck, data, SCHED, grid=6, seed=0, prior="data", n_paths=30)
     assert len(lips) == ck.model.n_models * SCHED.T
     # the batched L_grid equals the single-field estimator on the same region
     m, i = 3, 2
@@ -118,13 +118,13 @@ def test_bound_table(group: tuple[Path, np.ndarray]) -> None:
     samples = sample_group(ck, data, SCHED, "data", n_points=40, seed=0)
     w2s = w2_group(META, samples, make_dataset("moons", 200, seed=2))
     losses = loss_group(META, ck, data, SCHED, draws=1, seed=0)
-    lips = lipschitz_group(META, ck, data, SCHED, grid=5, seed=0)
+    lips = lipschitz_group(META, ck, data, SCHED, grid=5, seed=0, prior="data", n_paths=30)
     b = bound_group(w2s, losses, lips, SCHED)
     assert len(b) == ck.model.n_models
     r = b.iloc[-1]
     L = lips[(lips["seed"] == r["seed"]) & (lips["epoch"] == r["epoch"])].sort_values("step")
-    assert r["log_intercept"] == pytest.approx(log_intercept(SCHED.betas, L["L_grid"]))
-    assert r["log_bound"] == pytest.approx(log_bound(np.log(r["jdsm"]), SCHED.betas, L["L_grid"]))
+    assert r["log_intercept"] == pytest.approx(log_intercept(SCHED.betas, L["L_s"]))
+    assert r["log_bound"] == pytest.approx(log_bound(np.log(r["jdsm"]), SCHED.betas, L["L_s"]))
     assert bool(r["violation"]) == bool(np.log(r["w2"]) > r["log_bound"])
     with pytest.raises(ValueError, match="do not cover the same checkpoints"):
         bound_group(w2s.iloc[:-1], losses, lips, SCHED)

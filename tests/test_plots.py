@@ -95,7 +95,7 @@ def inputs(tmp_path_factory) -> dict[str, list[str]]:
                 seed=s,
                 epoch=100,
                 step=i,
-                L_grid=5 - 6 * i / T + 0.1 * s,
+                L_s=5 - 6 * i / T + 0.1 * s,
                 L_paper=4 - 5 * i / T,
                 L_exact=5.5 - 6.5 * i / T,
             )

@@ -147,3 +147,19 @@ def test_sampler_bad_input():
         ancestral_sample(ScoreNet(5, [1]), sched, torch.zeros(2, 4, 2), torch.Generator())
     with pytest.raises(ValueError, match="chunk_size"):
         ancestral_sample(net, sched, torch.zeros(1, 4, 2), torch.Generator(), chunk_size=0)
+
+
+def test_keep_path_records_the_state_at_each_step():
+    sched = make_schedule("linear", 4, 1e-3, 0.2)
+    x_T = torch.randn(2, 5, 2, generator=torch.Generator().manual_seed(0))
+
+    def eps(x, t):
+        return 0.5 * x
+
+    out = ancestral_sample(eps, sched, x_T, torch.Generator().manual_seed(1), keep_path=True)
+    plain = ancestral_sample(eps, sched, x_T, torch.Generator().manual_seed(1))
+    assert torch.equal(out.x, plain.x) and plain.path is None
+    assert out.path.shape == (4, 2, 5, 2)
+    assert torch.equal(out.path[3], x_T)  # the model first sees x_T at step T - 1
+    # one update from path[1] with the noise of step 1 would need z; check the deterministic part
+    assert not torch.equal(out.path[0], out.path[1])

@@ -208,21 +208,33 @@ def lipschitz_group(
     schedule: Schedule,
     grid: int,
     seed: int,
+    prior: str,
+    n_paths: int,
 ) -> pd.DataFrame:
     """One-sided Lipschitz estimates L_s(i) of every model's score at every step i.
 
-    - L_grid: max over a ``grid`` x ``grid`` lattice covering the bounding box of the training
-      points noised to step i (one draw, ``seed``) of lambda_max of the symmetric part of the
-      Jacobian of s_theta(., i) = -eps_theta(., i) / sqrt(1 - abar_i). Our estimator.
+    Each is a max of lambda_max of the symmetric part of the Jacobian of s_theta(., i) =
+    -eps_theta(., i) / sqrt(1 - abar_i) over a point set:
+    - L_grid: a ``grid`` x ``grid`` lattice covering the bounding box of the training points
+      noised to step i (one draw, ``seed``): where p_i lives;
+    - L_path: the states x_i of the model's own sampler (``n_paths`` chains from ``prior``,
+      the experiment's q_T): where q_i lives, which for a bad model is far from the data;
+    - L_s = max(L_grid, L_path): the estimate the bound uses (the theorem needs the sup over
+      the space that both processes visit).
     - L_paper: the authors' estimator, max over pairs of the 10 x 10 grid on [0, 0.9]^2.
     - L_exact: L_grid's estimator applied to the exact score of the noised training set.
-    All three are LOWER estimates of the sup over the plane (PAPER section 3).
+    All are LOWER estimates of the sup over the plane (PAPER section 3): not certified.
     """
     pts = noised_points(train, schedule, 1, seed)
     model, M = ck.model, ck.model.n_models
+    rng = np.random.default_rng(seed)
+    start = train[np.sort(rng.choice(len(train), size=min(n_paths, len(train)), replace=False))]
+    gen = torch.Generator().manual_seed(seed)
+    kind = "p_T" if prior == "data" else "normal"
+    xT = make_prior(kind, schedule, gen, n_models=M, data=start)
+    paths = ancestral_sample(model, schedule, xT, gen, chunk_size=EVAL_CHUNK, keep_path=True).path
     pg = paper_grid()
-    L_grid = np.empty((M, schedule.T))
-    L_paper = np.empty((M, schedule.T))
+    L_grid, L_path, L_paper = (np.empty((M, schedule.T)) for _ in range(3))
     L_exact = np.empty(schedule.T)
     for i in range(schedule.T):
         inv_sd = 1.0 / float(np.sqrt(1.0 - schedule.alpha_bars[i]))
@@ -233,19 +245,23 @@ def lipschitz_group(
             return -model(x.float(), t).double() * inv_sd
 
         L_grid[:, i] = jacobian_max_eig(field, region, n_fields=M, chunk_size=EVAL_CHUNK).numpy()
+        # chains that left float range carry no information: stand them on a region point
+        on_path = paths[i].double()
+        on_path[~torch.isfinite(on_path).all(-1)] = region[0]
+        L_path[:, i] = jacobian_max_eig(field, on_path, chunk_size=EVAL_CHUNK).numpy()
         with torch.no_grad():
             vals = field(pg.expand(M, -1, -1))
         L_paper[:, i] = [pairs_max_ratio(v, pg) for v in vals]
         eigs = empirical_score_jacobian_eigs(region, train, float(schedule.alpha_bars[i]))
         L_exact[i] = float(eigs.max())
-    steps = np.tile(np.arange(schedule.T), M)
-    df = frame(
+    return frame(
         meta,
         np.repeat(ck.seeds, schedule.T),
         np.repeat(ck.epochs, schedule.T),
-        step=steps,
+        step=np.tile(np.arange(schedule.T), M),
+        L_s=np.maximum(L_grid, L_path).reshape(-1),
         L_grid=L_grid.reshape(-1),
+        L_path=L_path.reshape(-1),
         L_paper=L_paper.reshape(-1),
         L_exact=np.tile(L_exact, M),
     )
-    return df

@@ -68,13 +68,14 @@ def bound_group(
     """Per checkpoint: the bound of Corollary 1 from its own L_s, and whether W2 exceeds it.
 
     log_intercept = 1/2 log(2 sum_i b_i I_i^2), log I_i = sum_{j<=i} (b_j/2 + L_s(j) b_j), with
-    L_grid (ours) and L_paper (the authors' estimator); offset = I_T W2(p_T, q_T) (0 when
-    q_T = p_T); log_bound = log(exp(log_intercept) sqrt(J_DSM) + offset); violation: W2 above
-    its bound. corollary2_offset = exp(sum_i b_i L_s(i)) W2(p0, N(0, I)) (Corollary 2).
+    L_s (ours: max of the grid and sampler-path estimates) and L_paper (the authors'
+    estimator); offset = I_T W2(p_T, q_T) (0 when q_T = p_T);
+    log_bound = log(exp(log_intercept) sqrt(J_DSM) + offset); violation: W2 above its bound.
+    corollary2_offset = exp(sum_i b_i L_s(i)) W2(p0, N(0, I)) (Corollary 2).
     """
     keys = [*ID_COLUMNS, "seed", "epoch"]
-    wide = lips.pivot_table(index=keys, columns="step", values=["L_grid", "L_paper"])
-    L = wide["L_grid"].sort_index(axis=1).to_numpy()
+    wide = lips.pivot_table(index=keys, columns="step", values=["L_s", "L_paper"])
+    L = wide["L_s"].sort_index(axis=1).to_numpy()
     Lp = wide["L_paper"].sort_index(axis=1).to_numpy()
     if L.shape[1] != schedule.T:
         raise ValueError(f"lipschitz table: {L.shape[1]} steps, schedule has {schedule.T}")

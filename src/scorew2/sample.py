@@ -36,6 +36,7 @@ class Samples(NamedTuple):
 
     x: torch.Tensor
     finite: torch.Tensor
+    path: torch.Tensor | None = None  # (T, M, n, d): path[i] = the state the model saw at step i
 
     @property
     def n_nonfinite(self) -> torch.Tensor:
@@ -112,6 +113,7 @@ def ancestral_sample(
     final_noise: bool = True,
     shared_noise: bool = True,
     chunk_size: int | None = None,
+    keep_path: bool = False,
 ) -> Samples:
     """Run the ancestral sampler from x_T (M, n, d) down to x_0; see the module doc.
 
@@ -126,6 +128,7 @@ def ancestral_sample(
         shared_noise: the same z (n, d) for every model at each step (common random numbers:
             model m's samples do not depend on the other models); False draws (M, n, d).
         chunk_size: evaluate the model on at most this many points per model at a time.
+        keep_path: also return every state x_i at which the model was evaluated (``path``).
 
     Returns:
         Samples(x, finite): non-finite samples are reported in ``finite``, never raised.
@@ -150,7 +153,10 @@ def ancestral_sample(
     try:
         x = x.clone()
         step = n if chunk_size is None else chunk_size
+        path = torch.empty((schedule.T, *x.shape), dtype=x.dtype) if keep_path else None
         for i in range(schedule.T - 1, -1, -1):
+            if path is not None:
+                path[i] = x
             t = torch.full((m, n), i, dtype=torch.long, device=x.device)
             eps = torch.cat(
                 [model(x[:, s : s + step], t[:, s : s + step]) for s in range(0, n, step)], dim=1
@@ -164,4 +170,4 @@ def ancestral_sample(
         if was_training:
             model.train()
     finite = torch.isfinite(x).all(dim=2)
-    return Samples(x, finite)
+    return Samples(x, finite, path)

@@ -171,9 +171,9 @@ def _claim_ls(lips: pd.DataFrame) -> dict:
     T = int(Ts[np.argmin(np.abs(Ts - 100))])
     r = ts[(ts["T"] == T) & (ts["epoch"] == ts.loc[ts["T"] == T, "epoch"].max())]
     last = r[r["step"] == T - 1]
-    mean_last = float(last["L_grid"].mean())
+    mean_last = float(last["L_s"].mean())
     exact_last = float(last["L_exact"].iloc[0])
-    by_step = r.groupby("step")["L_grid"].mean()
+    by_step = r.groupby("step")["L_s"].mean()
     cross0 = by_step.index[by_step.to_numpy() < 0]
     return dict(
         claim="ls_tends_to_minus_one",

@@ -75,6 +75,7 @@ rule lipschitz:
     params:
         run=run_params,
         grid=config["evaluation"]["lipschitz_grid"],
+        paths=config["evaluation"]["lipschitz_paths"],
         seed=config["evaluation"]["seed"],
     threads: 1
     log:

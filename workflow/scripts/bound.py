@@ -8,7 +8,7 @@ from scorew2.schedule import make_schedule
 with job(snakemake) as log:
     w2s = load_csv(snakemake.input.w2, required=("seed", "epoch", "w2", "w2_T"))
     losses = load_csv(snakemake.input.losses, required=("seed", "epoch", "jdsm", "jsm"))
-    lips = load_csv(snakemake.input.lipschitz, required=("seed", "epoch", "step", "L_grid"))
+    lips = load_csv(snakemake.input.lipschitz, required=("seed", "epoch", "step", "L_s"))
     df = bound_group(w2s, losses, lips, make_schedule(**snakemake.params.schedule))
     save_csv(df, snakemake.output.bound)
     log.info("%d checkpoints, %d above their bound", len(df), int(df["violation"].sum()))

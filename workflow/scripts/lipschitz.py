@@ -7,6 +7,7 @@ from scorew2.jobs import group_meta, job
 with job(snakemake) as log:
     i, p = snakemake.input, snakemake.params
     ck, train, schedule = load_group(i.checkpoints, i.data, p.run)
-    df = lipschitz_group(group_meta(snakemake.wildcards), ck, train, schedule, p.grid, p.seed)
+    meta = group_meta(snakemake.wildcards)
+    df = lipschitz_group(meta, ck, train, schedule, p.grid, p.seed, p.run["prior"], p.paths)
     save_csv(df, snakemake.output.lipschitz)
     log.info("%d rows", len(df))

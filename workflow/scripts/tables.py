@@ -16,10 +16,7 @@ with job(snakemake) as log:
         ignore_index=True,
     )
     lips = pd.concat(
-        [
-            load_csv(f, required=("seed", "epoch", "step", "L_grid"))
-            for f in snakemake.input.lipschitz
-        ],
+        [load_csv(f, required=("seed", "epoch", "step", "L_s")) for f in snakemake.input.lipschitz],
         ignore_index=True,
     )
     prov = provenance(snakemake.params.config)
