@@ -315,7 +315,7 @@ def _loglog_panel(
             s=12,
             linewidth=0.8,
             ax=ax,
-            label="each checkpoint's bound (its own grid $L_s$)",
+            label="each checkpoint's bound (its own $L_s$; above the frame when vacuous)",
             zorder=2,
         )
     ax.axhline(
@@ -325,6 +325,12 @@ def _loglog_panel(
         lw=1.2,
         label="$\\ln$ W2 sampling-noise floor",
     )
+    # frame the measured W2 (and the floor): maximise-phase bounds reach ln W2 ~ 1e3, which
+    # would squash every measurement into one line
+    lo = min(float(np.nanmin(y)), float(np.log(d["w2_floor"].min())))
+    hi = float(np.nanmax(y))
+    pad = 0.08 * (hi - lo) + 0.5
+    ax.set_ylim(lo - pad, hi + 3 * pad)
     ax.set_xlabel(f"{_LN_JDSM} (natural log)")
     ax.set_ylabel(f"{_LN_W2} (natural log)")
     return c_paper, c_grid
