@@ -13,13 +13,14 @@ from typing import Any
 PACKAGES = ("scorew2", "torch", "pot", "numpy", "scipy", "pandas", "snakemake", "seaborn")
 
 
-def config_hash(config: Mapping[str, Any]) -> str:
-    """SHA-256 (first 16 hex digits) of the config serialised as canonical JSON.
+def _content(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config without ``results_dir``: where the results go does not change them."""
+    return {k: v for k, v in config.items() if k != "results_dir"}
 
-    ``results_dir`` is left out: where the results go does not change them.
-    """
-    content = {k: v for k, v in config.items() if k != "results_dir"}
-    blob = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """SHA-256 (first 16 hex digits) of the config (less results_dir) as canonical JSON."""
+    blob = json.dumps(_content(config), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -69,7 +70,7 @@ def git_commit(repo: str | Path = ".") -> str:
 def provenance(config: Mapping[str, Any], repo: str | Path = ".") -> dict[str, Any]:
     """The record written beside every table: config, its hash, versions and commit."""
     return {
-        "config": dict(config),
+        "config": _content(config),
         "config_hash": config_hash(config),
         "versions": versions(),
         "git_commit": git_commit(repo),
