@@ -147,7 +147,7 @@ def _claim_reg_worse(bounds: pd.DataFrame, runs: pd.DataFrame, max_epochs: int) 
         statement="regularisation raises the converged loss and W2 (worse samples) (Figure 3)",
         criterion="for every data set and regulariser, mean final J_DSM and mean final W2 above "
         "those of no regulariser",
-        evidence=f"J_DSM: {_describe(rj)} | W2: {_describe(rw)}" if rj else "no regularised runs",
+        evidence=f"J_DSM: {_describe(rj)}. W2: {_describe(rw)}" if rj else "no regularised runs",
         verdict=_verdict(ok) if rj else "not evaluated",
     )
 
@@ -221,8 +221,8 @@ def _claim_jsm(bounds: pd.DataFrame) -> dict:
         criterion="at no evaluated checkpoint is the estimate of J_DSM - J_SM below zero by more "
         "than 3 Monte Carlo standard errors",
         evidence=f"{n_raw} of {len(bounds)} checkpoints with J_SM > J_DSM in the estimates, "
-        f"{n_beyond} beyond 3 standard errors; largest |J_DSM - J_SM| / standard error among "
-        f"them {(gap / bounds['gap_se'])[gap < 0].abs().max() if n_raw else 0:.2f}; DSM floors "
+        f"{n_beyond} beyond 3 standard errors; largest (J_SM - J_DSM) / standard error among "
+        f"them {(-gap / bounds['gap_se'])[gap < 0].max() if n_raw else 0:.2f}; DSM floors "
         f"{bounds['dsm_floor'].min():.4g} to {bounds['dsm_floor'].max():.4g}",
         verdict=_verdict(n_beyond == 0),
     )
