@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from scorew2._checks import as_points, check_choice
+from scorew2.io import save_torch
 from scorew2.model import REGULARIZERS, ScoreNet, stack_states
 from scorew2.schedule import Schedule
 
@@ -206,21 +207,6 @@ def _epoch_draws(
     return perm, torch.cat(parts), eps
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same directory, fsync, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def load_state(path: str | os.PathLike) -> dict[str, Any]:
     """Read a training state file; StateFileError (a ValueError) naming the file otherwise."""
     path = Path(path)
@@ -366,7 +352,7 @@ def _train(
     def save() -> None:
         if path is None:
             return
-        _atomic_save(
+        save_torch(
             {
                 "format": STATE_FORMAT,
                 "version": STATE_VERSION,
