@@ -522,7 +522,7 @@ def fig3(
                 value_name="intercept",
             )
             icpt["estimator"] = icpt["estimator"].map(
-                {"log_intercept_paper": "authors' $L_s$", "log_intercept": "grid $L_s$"}
+                {"log_intercept_paper": "authors' $L_s$", "log_intercept": "our $L_s$"}
             )
             ax = axes[r, len(regs)]
             sns.pointplot(
