@@ -152,6 +152,11 @@ def _claim_reg_worse(bounds: pd.DataFrame, runs: pd.DataFrame, max_epochs: int) 
     )
 
 
+def _not_evaluated(claim: str, why: str) -> dict[str, str]:
+    """The row of a claim that the configured experiments cannot test."""
+    return dict(claim=claim, statement="", criterion="", evidence=why, verdict="not evaluated")
+
+
 def _tsweep_final(bounds: pd.DataFrame) -> pd.DataFrame:
     ts = bounds[bounds["experiment"] == "tsweep"]
     return ts[ts["epoch"] == ts.groupby(RUN_KEYS)["epoch"].transform("max")]
@@ -160,13 +165,7 @@ def _tsweep_final(bounds: pd.DataFrame) -> pd.DataFrame:
 def _claim_ls(lips: pd.DataFrame) -> dict:
     ts = lips[lips["experiment"] == "tsweep"]
     if ts.empty:
-        return dict(
-            claim="ls_tends_to_minus_one",
-            statement="",
-            criterion="",
-            evidence="no tsweep runs",
-            verdict="not evaluated",
-        )
+        return _not_evaluated("ls_tends_to_minus_one", "no tsweep runs")
     Ts = np.sort(ts["T"].unique())
     T = int(Ts[np.argmin(np.abs(Ts - 100))])
     r = ts[(ts["T"] == T) & (ts["epoch"] == ts.loc[ts["T"] == T, "epoch"].max())]
@@ -190,13 +189,7 @@ def _claim_ls(lips: pd.DataFrame) -> dict:
 def _claim_offset(bounds: pd.DataFrame) -> dict:
     fin = _tsweep_final(bounds)
     if fin.empty:
-        return dict(
-            claim="offset_decays_with_T",
-            statement="",
-            criterion="",
-            evidence="no tsweep runs",
-            verdict="not evaluated",
-        )
+        return _not_evaluated("offset_decays_with_T", "no tsweep runs")
     m = fin.groupby("T")["offset"].mean().sort_index()
     w = fin.groupby("T")["w2"].mean().sort_index()
     dec = bool((np.diff(m.to_numpy()) < 0).all()) and len(m) > 1
