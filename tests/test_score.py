@@ -17,6 +17,7 @@ from scorew2.score import (
     j_dsm,
     j_sm,
     noised_points,
+    scores_and_floor,
 )
 
 torch.set_num_threads(1)
@@ -77,6 +78,30 @@ def test_numpy_input_chunking_and_exact_scores_match_loop():
         torch.testing.assert_close(
             full[i], empirical_score(xt[i], data, ab), rtol=1e-11, atol=1e-11
         )
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 60 * 8 * 3 * 10, 60 * 8 * 3 * 33 * 4, 10**9])
+def test_one_pass_scores_and_floor_equal_the_separate_ones(chunk_bytes):
+    # block shapes: one point, 10 points of one step, 4 whole steps, every step at once
+    rng = np.random.default_rng(12)
+    data = rng.standard_normal((60, 2)) * 0.4
+    xt = rng.standard_normal((SCHED.T, 33, 2))
+    score, floor = scores_and_floor(xt, data, SCHED, chunk_bytes=chunk_bytes)
+    torch.testing.assert_close(score, exact_scores(xt, data, SCHED), rtol=1e-11, atol=1e-11)
+    assert float(floor) == pytest.approx(float(dsm_floor(xt, data, SCHED)), rel=1e-12)
+    # the floor by its formula, one step and point at a time
+    want = 0.0
+    for i, (b, ab) in enumerate(zip(SCHED.betas, SCHED.alpha_bars, strict=True)):
+        for x in xt[i]:
+            logw = -((x - math.sqrt(ab) * data) ** 2).sum(-1) / (2 * (1 - ab))
+            w = np.exp(logw - logw.max())
+            w /= w.sum()
+            mean = w @ data
+            var = float(w @ ((data - mean) ** 2).sum(-1))
+            want += 0.5 * b * ab / (1 - ab) ** 2 * var / xt.shape[1]
+    assert float(floor) == pytest.approx(want, rel=1e-9)
+    with pytest.raises(ValueError, match="xt"):
+        scores_and_floor(xt[:, :, :1], data, SCHED)
 
 
 def test_empirical_score_of_large_gaussian_sample_approaches_analytic():

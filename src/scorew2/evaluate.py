@@ -24,11 +24,10 @@ from scorew2.model import ScoreNet, select_state, stack_states
 from scorew2.sample import ancestral_sample, make_prior
 from scorew2.schedule import Schedule, make_schedule
 from scorew2.score import (
-    dsm_floor,
     dsm_terms,
     empirical_score_jacobian_eigs,
-    exact_scores,
     noised_points,
+    scores_and_floor,
     sm_terms,
 )
 from scorew2.train import TrainResult
@@ -178,7 +177,7 @@ def loss_group(
     """
     pts = noised_points(train, schedule, draws, seed)
     T, m, d = pts.xt.shape
-    true = exact_scores(pts.xt, train, schedule.alpha_bars)
+    true, floor = scores_and_floor(pts.xt, train, schedule)
     steps = torch.arange(T).repeat_interleave(m)
     jd, js, se = [], [], []
     for sub in _model_chunks(ck.model, LOSS_MODELS):  # bounds memory: (models, T, m, d) floats
@@ -189,7 +188,6 @@ def loss_group(
         js.append(c.mean(-1).sum(-1).numpy())
         # standard error of J_DSM - J_SM over the m points (each point's terms summed over steps)
         se.append(((a - c).sum(-2).std(-1) / np.sqrt(m)).numpy())
-    floor = float(dsm_floor(pts.xt, train, schedule))
     return frame(
         meta,
         ck.seeds,
@@ -197,7 +195,7 @@ def loss_group(
         jdsm=np.concatenate(jd),
         jsm=np.concatenate(js),
         gap_se=np.concatenate(se),
-        dsm_floor=floor,
+        dsm_floor=float(floor),
     )
 
 

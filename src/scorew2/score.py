@@ -17,6 +17,7 @@ Theorem 2 / Corollary 3: J_DSM - J_SM does not depend on theta (the "DSM floor")
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -25,8 +26,9 @@ import torch
 from scorew2._checks import to_numpy
 from scorew2.schedule import Schedule
 
-#: Default memory budget (bytes) of one chunk of the (steps, points, N) weight arrays.
-CHUNK_BYTES = 200_000_000
+#: Default memory budget (bytes) of one block of the (steps, points, N) weight arrays: blocks
+#: of 2-32 MB ran 2.1-2.5x faster than 200 MB ones here (T = 200 and T = 10 steps).
+CHUNK_BYTES = 16_000_000
 
 
 def _as_tensor(x: Any, name: str, dtype: torch.dtype, keep_grad: bool = False) -> torch.Tensor:
@@ -65,6 +67,10 @@ class _Posterior:
     The logits keep only the n-dependent part of -|x - mu_n|^2 / (2 (1 - abar)), i.e.
     (x . mu_n - |mu_n|^2 / 2) / (1 - abar) with mu_n = sqrt(abar) x_n: no |x|^2 to cancel, so
     the softmax is exact to rounding even for |x| large and 1 - abar tiny.
+
+    Work is done in blocks of (steps, points) whose (steps, points, N) arrays take about
+    ``chunk_bytes``: whole steps at a time when a step's points fit, else chunks of one step's
+    points. Blocks of a few MB stay in cache (20 MB was 2.3x faster than 200 MB here).
     """
 
     def __init__(self, x0: torch.Tensor, ab: np.ndarray, chunk_bytes: int) -> None:
@@ -77,37 +83,74 @@ class _Posterior:
         # logits = x . (scale x_n) + bias_n, both per step
         self.x0t_scaled = (x0.T[None] * (self.sq / self.one_m)).contiguous()  # (T, d, N)
         self.bias = (-0.5 * abar / self.one_m) * (x0 * x0).sum(-1).view(1, 1, N)  # (T, 1, N)
-        # about three (T, c, N) arrays alive at once
-        self.chunk = max(1, int(chunk_bytes // (3 * T * N * x0.element_size())))
+        # (step, point) rows per block: about three (rows, N) arrays alive at once
+        self.rows = max(1, int(chunk_bytes // (3 * N * x0.element_size())))
 
-    def chunks(self, m: int) -> range:
-        return range(0, m, self.chunk)
+    def blocks(self, m: int) -> Iterator[tuple[slice, slice]]:
+        """(steps, points) slices covering T x m, in step-major order."""
+        if self.rows >= m:
+            tb = self.rows // m
+            for s in range(0, self.T, tb):
+                yield slice(s, min(s + tb, self.T)), slice(0, m)
+        else:
+            for s in range(self.T):
+                for p in range(0, m, self.rows):
+                    yield slice(s, s + 1), slice(p, min(p + self.rows, m))
 
-    def expect(self, x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """Posterior means E_w[values_n]: x (T, c, d), values (N, k) -> (T, c, k).
+    def expect(self, x: torch.Tensor, steps: slice, values: torch.Tensor) -> torch.Tensor:
+        """Posterior means E_w[values_n] at the steps ``steps``: x (t, c, d), values (N, k)
+        -> (t, c, k).
 
         One fused pass: logits by baddbmm, exp in place after subtracting the (detached) row
         max, then a batched matmul and one division. Differentiable in x.
         """
-        T, c, _ = x.shape
-        logits = torch.baddbmm(self.bias.expand(T, c, -1), x, self.x0t_scaled)
+        t, c, _ = x.shape
+        logits = torch.baddbmm(self.bias[steps].expand(t, c, -1), x, self.x0t_scaled[steps])
         logits.sub_(logits.detach().amax(dim=-1, keepdim=True))
         e = logits.exp_()
         total = e.sum(dim=-1, keepdim=True)
-        return torch.bmm(e, values.expand(T, *values.shape)) / total
+        return torch.bmm(e, values.expand(t, *values.shape)) / total
+
+    def moments(self, x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """E_w[values_n] at every (step, point): x (T, m, d), values (N, k) -> (T, m, k)."""
+        rows: list[torch.Tensor] = []
+        current: list[torch.Tensor] = []
+        for steps, pts in self.blocks(x.shape[1]):
+            current.append(self.expect(x[steps, pts], steps, values))
+            if pts.stop == x.shape[1]:
+                rows.append(torch.cat(current, dim=1))
+                current = []
+        return torch.cat(rows, dim=0)
 
 
-def _mixture_scores(
+def _mean_and_spread(
     xt: torch.Tensor, x0: torch.Tensor, ab: np.ndarray, chunk_bytes: int
-) -> torch.Tensor:
-    """Scores of p_i at xt[i] for every step i: xt (T, m, d) -> (T, m, d)."""
+) -> tuple[torch.Tensor, torch.Tensor, _Posterior]:
+    """Posterior mean E_w[x_n] (T, m, d) and total variance tr Cov_w(x_n) (T, m) at xt.
+
+    One pass over the weights for both. The data are centred first, so that
+    E_w|x_n|^2 - |E_w x_n|^2 loses little to cancellation.
+    """
     post = _Posterior(x0, ab, chunk_bytes)
-    out = []
-    for start in post.chunks(xt.shape[1]):
-        x = xt[:, start : start + post.chunk]
-        mean = post.expect(x, x0) * post.sq
-        out.append((mean - x) / post.one_m)
-    return torch.cat(out, dim=1)
+    centre = x0.mean(0)
+    x0c = x0 - centre
+    d = x0.shape[1]
+    mom = post.moments(xt, torch.cat([x0c, (x0c * x0c).sum(-1, keepdim=True)], dim=1))
+    mean_c = mom[..., :d]
+    spread = (mom[..., d] - mean_c.square().sum(-1)).clamp_min(0.0)
+    return mean_c + centre, spread, post
+
+
+def _steps_points(
+    xt: Any, data: Any, T: int, dtype: torch.dtype, keep_grad: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated points xt (T, m, d) and training set (N, d) as tensors of ``dtype``."""
+    x = _as_tensor(xt, "xt", dtype, keep_grad=keep_grad)
+    x0 = _data(data, dtype)
+    if x.ndim != 3 or x.shape[0] != T or x.shape[2] != x0.shape[1]:
+        raise ValueError(f"xt: expected shape (T={T}, m, d={x0.shape[1]}), got {tuple(x.shape)}")
+    _check_finite(x, "xt")
+    return x, x0
 
 
 def exact_scores(
@@ -122,19 +165,14 @@ def exact_scores(
 
     xt: (T, m, d) points (step i uses alpha_bars[i]); data: (N, d) training set (p_0);
     alpha_bars: (T,) values in (0, 1) or a Schedule. Returns a (T, m, d) tensor of ``dtype``.
-    Vectorised over steps; chunked over points so that one chunk's (T, c, N) arrays stay within
-    about ``chunk_bytes``. Differentiable in ``xt`` (autograd keeps every chunk's weights: for
+    Blocked over (steps, points) so that one block's (steps, points, N) arrays stay within
+    about ``chunk_bytes``. Differentiable in ``xt`` (autograd keeps every block's weights: for
     Jacobians prefer ``empirical_score_jacobian_eigs``, exact and cheap).
     """
     ab = _alpha_bars(alpha_bars)
-    x = _as_tensor(xt, "xt", dtype, keep_grad=True)
-    x0 = _data(data, dtype)
-    if x.ndim != 3 or x.shape[0] != ab.size or x.shape[2] != x0.shape[1]:
-        raise ValueError(
-            f"xt: expected shape (T={ab.size}, m, d={x0.shape[1]}), got {tuple(x.shape)}"
-        )
-    _check_finite(x, "xt")
-    return _mixture_scores(x, x0, ab, chunk_bytes)
+    x, x0 = _steps_points(xt, data, ab.size, dtype, keep_grad=True)
+    mean, _, post = _mean_and_spread(x, x0, ab, chunk_bytes)
+    return (mean * post.sq - x) / post.one_m
 
 
 def empirical_score(
@@ -149,7 +187,7 @@ def empirical_score(
 
     = sum_n w_n (sqrt(abar) x_n - x) / (1 - abar), w = softmax_n(-|x - sqrt(abar) x_n|^2 /
     (2 (1 - abar))) (PAPER section 1). x: (m, d) points, data: (N, d). Returns (m, d) tensor.
-    Stable for large |x| and tiny 1 - abar; chunked over x (``chunk_bytes`` per chunk).
+    Stable for large |x| and tiny 1 - abar; blocked over x (``chunk_bytes`` per chunk).
     Differentiable in ``x`` when x is a tensor that requires grad.
     """
     ab = np.asarray(to_numpy(alpha_bar, "alpha_bar"), dtype=np.float64)
@@ -161,7 +199,8 @@ def empirical_score(
     if xx.ndim != 2 or xx.shape[1] != x0.shape[1]:
         raise ValueError(f"x: expected shape (m, d={x0.shape[1]}), got {tuple(xx.shape)}")
     _check_finite(xx, "x")
-    return _mixture_scores(xx[None], x0, ab, chunk_bytes)[0]
+    mean, _, post = _mean_and_spread(xx[None], x0, ab, chunk_bytes)
+    return ((mean * post.sq - xx) / post.one_m)[0]
 
 
 def empirical_score_jacobian_eigs(
@@ -186,14 +225,9 @@ def empirical_score_jacobian_eigs(
     x0c = x0 - x0.mean(0)  # the covariance is shift-invariant; centring limits cancellation
     N, d = x0.shape
     values = torch.cat([x0c, (x0c[:, :, None] * x0c[:, None, :]).reshape(N, d * d)], dim=1)
-    post = _Posterior(x0, ab, chunk_bytes)
-    out = []
-    for start in post.chunks(xx.shape[0]):
-        moments = post.expect(xx[None, start : start + post.chunk], values)[0]
-        mean, second = moments[:, :d], moments[:, d:].reshape(-1, d, d)
-        cov = second - mean[:, :, None] * mean[:, None, :]
-        out.append(torch.linalg.eigvalsh(cov)[:, -1])
-    top = torch.cat(out)
+    moments = _Posterior(x0, ab, chunk_bytes).moments(xx[None], values)[0]
+    mean, second = moments[:, :d], moments[:, d:].reshape(-1, d, d)
+    top = torch.linalg.eigvalsh(second - mean[:, :, None] * mean[:, None, :])[:, -1]
     a = float(ab[0])
     return (a / (1.0 - a) * top - 1.0) / (1.0 - a)
 
@@ -311,23 +345,24 @@ def dsm_floor(xt: Any, data: Any, schedule: Any, *, chunk_bytes: int = CHUNK_BYT
     float64 tensor.
     """
     sch = _schedule(schedule)
-    x = _as_tensor(xt, "xt", torch.float64)
-    x0 = _data(data, torch.float64)
-    T = sch.T
-    if x.ndim != 3 or x.shape[0] != T or x.shape[2] != x0.shape[1]:
-        raise ValueError(f"xt: expected shape (T={T}, m, d={x0.shape[1]}), got {tuple(x.shape)}")
-    _check_finite(x, "xt")
-    post = _Posterior(x0, sch.alpha_bars, chunk_bytes)
-    # Centre the data so that E_w|x_n|^2 - |E_w x_n|^2 loses little to cancellation.
-    x0c = x0 - x0.mean(0)
-    values = torch.cat([x0c, (x0c * x0c).sum(-1, keepdim=True)], dim=1)  # (N, d + 1)
-    d = x0.shape[1]
-    m = x.shape[1]
-    total = torch.zeros(T, dtype=torch.float64)
-    for start in post.chunks(m):
-        moments = post.expect(x[:, start : start + post.chunk], values)
-        var = moments[..., d] - moments[..., :d].square().sum(-1)
-        total += var.clamp_min(0.0).sum(-1)
+    x, x0 = _steps_points(xt, data, sch.T, torch.float64)
+    _, spread, _ = _mean_and_spread(x, x0, sch.alpha_bars, chunk_bytes)
+    return _floor(spread, sch)
+
+
+def scores_and_floor(
+    xt: Any, data: Any, schedule: Any, *, chunk_bytes: int = CHUNK_BYTES
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``exact_scores`` (T, m, d) and ``dsm_floor`` (0-d) at ``xt`` from ONE pass over the
+    posterior weights (the loss step needs both; the weights are its costliest part)."""
+    sch = _schedule(schedule)
+    x, x0 = _steps_points(xt, data, sch.T, torch.float64)
+    mean, spread, post = _mean_and_spread(x, x0, sch.alpha_bars, chunk_bytes)
+    return (mean * post.sq - x) / post.one_m, _floor(spread, sch)
+
+
+def _floor(spread: torch.Tensor, sch: Schedule) -> torch.Tensor:
+    """1/2 sum_i b_i abar_i / (1 - abar_i)^2 mean_m spread[i, m] (see ``dsm_floor``)."""
     ab = sch.alpha_bars
     factor = torch.as_tensor(sch.betas * ab / (1.0 - ab) ** 2, dtype=torch.float64)
-    return 0.5 * (factor * total / m).sum()
+    return 0.5 * (factor * spread.mean(-1)).sum()
