@@ -7,11 +7,16 @@ the weighted DSM loss on a batch of 128, autograd, clip_grad_norm_(1.0), torch.o
 - "kernel M": ScoreNet.dsm_loss_and_grad (hand-written backward) + per-model norm clipping +
   fused AdamW on the single (M, P) parameter, M models per step;
 - "autograd M": the same batched model through autograd (ScoreNet.forward + backward);
+- "kernel 3 regs x S": what the pipeline trains in one job: S seeds under each of the three
+  regularisers (none, spectral_norm, weight_clip) as one batch of M = 3 S models; compared
+  with the baseline and with the same 3 S models trained one at a time eagerly ("eager
+  spectral_norm": torch's spectral_norm parametrization and ReLU; "eager weight_clip": every
+  parameter clamped after each step);
 - "train() M": the full scorew2.train.train loop (per-epoch draws, checkpoints) on N = 4000
   points, against the notebook-style loop (randperm, antithetic t, per-step noise) of the
-  baseline model.
+  baseline model; "train() 3 regs x 3" as the pipeline's training job of one data set.
 
-Usage: python benchmarks/bench_train.py [--repeats 5] [--steps 200] [--models 1 3 9 27]
+Usage: python benchmarks/bench_train.py [--repeats 5] [--steps 200] [--models 1 3 9 27] [--seeds 3]
 One torch thread.  The machine may be shared: only ratios measured in one run count.
 """
 
@@ -26,8 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrizations
 
-from scorew2.model import ScoreNet
+from scorew2.model import REGULARIZERS, ScoreNet
 from scorew2.schedule import make_schedule
 from scorew2.train import TrainConfig, train
 
@@ -48,17 +54,23 @@ class _Gated(nn.Module):
 
 
 class BaselineNet(nn.Module):
-    """The paper's network for one model, written with plain torch modules."""
+    """The paper's network for one model, written with plain torch modules; for
+    "spectral_norm" ReLU and torch's spectral_norm parametrization on the four linear layers."""
 
-    def __init__(self) -> None:
+    def __init__(self, regularizer: str = "none") -> None:
         super().__init__()
         self.l1, self.l2, self.l3 = _Gated(2, 64), _Gated(64, 64), _Gated(64, 64)
         self.l4 = nn.Linear(64, 2)
+        self.act = F.softplus
+        if regularizer == "spectral_norm":
+            self.act = F.relu
+            for lin in (self.l1.lin, self.l2.lin, self.l3.lin, self.l4):
+                parametrizations.spectral_norm(lin)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        h = F.softplus(self.l1(x, t))
-        h = F.softplus(self.l2(h, t))
-        h = F.softplus(self.l3(h, t))
+        h = self.act(self.l1(x, t))
+        h = self.act(self.l2(h, t))
+        h = self.act(self.l3(h, t))
         return self.l4(h)
 
 
@@ -72,9 +84,10 @@ def _batches(m: int, n_batches: int, seed: int):
     return x, t, eps, w
 
 
-def baseline_step(seed: int) -> Callable[[int], None]:
+def baseline_step(seed: int, regularizer: str = "none") -> Callable[[int], None]:
+    """One eager training step of one model; "weight_clip" clamps every parameter after it."""
     torch.manual_seed(seed)
-    net = BaselineNet()
+    net = BaselineNet(regularizer)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01, foreach=False)
     x, t, eps, w = _batches(1, 16, seed)
 
@@ -86,12 +99,24 @@ def baseline_step(seed: int) -> Callable[[int], None]:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
+        if regularizer == "weight_clip":
+            with torch.no_grad():
+                for p in net.parameters():
+                    p.clamp_(-0.1, 0.1)
 
     return step
 
 
-def kernel_step(m: int, seed: int, autograd: bool = False) -> Callable[[int], None]:
-    net = ScoreNet(T, list(range(seed, seed + m))).train()
+def _mixed(seeds: int) -> tuple[list[int], list[str]]:
+    """Seeds and regularisers of the pipeline's training job: ``seeds`` under each regulariser."""
+    return list(range(seeds)) * len(REGULARIZERS), [r for r in REGULARIZERS for _ in range(seeds)]
+
+
+def kernel_step(
+    m: int, seed: int, autograd: bool = False, mixed: bool = False
+) -> Callable[[int], None]:
+    seeds, regs = _mixed(m // 3) if mixed else (list(range(seed, seed + m)), ["none"] * m)
+    net = ScoreNet(T, seeds, regs).train()
     opt = torch.optim.AdamW([net.flat], lr=1e-3, weight_decay=0.01, fused=True)
     x, t, eps, w = _batches(m, 16, seed)
 
@@ -107,6 +132,8 @@ def kernel_step(m: int, seed: int, autograd: bool = False) -> Callable[[int], No
         norm = torch.linalg.vector_norm(grad, dim=1)
         grad.mul_((1.0 / (norm + 1e-6)).clamp_(max=1.0).unsqueeze(1))
         opt.step()
+        if mixed:
+            net.clip_weights_(0.1)
 
     return step
 
@@ -148,6 +175,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--models", type=int, nargs="+", default=[1, 3, 9, 27])
     ap.add_argument("--train-epochs", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per regulariser (mixed batch)")
     ap.add_argument("--no-train", action="store_true", help="skip the end-to-end train() part")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -158,8 +186,14 @@ def main() -> None:
 
     # ---- per-step kernels (interleaved rounds; medians)
     cands: dict[str, tuple[Callable[[int], None], int]] = {"baseline eager": (baseline_step(0), 1)}
+    for reg in REGULARIZERS[1:]:
+        cands[f"eager {reg}"] = (baseline_step(0, reg), 1)
     for m in args.models:
         cands[f"kernel M={m}"] = (kernel_step(m, 0), m)
+    cands[f"kernel 3 regs x {args.seeds}"] = (
+        kernel_step(3 * args.seeds, 0, mixed=True),
+        3 * args.seeds,
+    )
     for m in (1, max(args.models)):
         cands[f"autograd M={m}"] = (kernel_step(m, 0, autograd=True), m)
     for step, _ in cands.values():  # warm-up
@@ -174,6 +208,14 @@ def main() -> None:
     for name, r in rates.items():
         med = statistics.median(r)
         print(f"{name:<18} {med:14.0f} {med / base:7.2f}")
+    # the same 3 S models trained one at a time, eagerly: the mean time per model-step
+    eager = {"none": base} | {r: statistics.median(rates[f"eager {r}"]) for r in REGULARIZERS[1:]}
+    matched = len(eager) / sum(1.0 / v for v in eager.values())
+    mixed = statistics.median(rates[f"kernel 3 regs x {args.seeds}"])
+    print(
+        f"\nkernel 3 regs x {args.seeds} against the same models trained one at a time eagerly "
+        f"({matched:.0f} model-steps/s): {mixed / matched:.2f}x"
+    )
 
     if args.no_train:
         return
@@ -190,6 +232,11 @@ def main() -> None:
             lambda m=m: train(data, SCHED, list(range(m)), "none", config=cfg),
             m,
         )
+    seeds, regs = _mixed(args.seeds)
+    runs[f"train() 3 regs x {args.seeds}"] = (
+        lambda: train(data, SCHED, seeds, regs, config=cfg),
+        len(seeds),
+    )
     times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(max(1, args.repeats // 2)):
         for name, (fn, per) in runs.items():

@@ -59,6 +59,23 @@ def test_checkpoint_layout(group: tuple[Path, np.ndarray]) -> None:
         load_checkpoints(path, "best")
 
 
+def test_mixed_checkpoints_give_each_regularizer_its_models(tmp_path: Path) -> None:
+    data = make_dataset("moons", 120, seed=1)
+    cfg = TrainConfig(epochs=2, batch_size=40, maximize_epochs=1, dense_epochs=1, n_checkpoints=3)
+    regs = ["none", "none", "spectral_norm", "spectral_norm"]
+    mixed = train(data, SCHED, [3, 5, 3, 5], regs, config=cfg)
+    save_checkpoints(mixed, tmp_path / "mixed.pt")
+    for reg in ("none", "spectral_norm"):
+        save_checkpoints(mixed.select(reg), tmp_path / f"{reg}.pt")
+        a = load_checkpoints(tmp_path / "mixed.pt", "all", reg)
+        b = load_checkpoints(tmp_path / f"{reg}.pt")
+        assert a.model.regularizer == reg and a.seeds.tolist() == b.seeds.tolist() == [3, 5] * 3
+        for key, val in b.model.state_dict().items():
+            assert torch.equal(a.model.state_dict()[key], val), key
+    with pytest.raises(ValueError, match="weight_clip"):
+        load_checkpoints(tmp_path / "mixed.pt", "all", "weight_clip")
+
+
 def test_samples_w2_and_floor(group: tuple[Path, np.ndarray]) -> None:
     path, data = group
     ck = load_checkpoints(path)

@@ -167,6 +167,72 @@ def test_handwritten_gradient_equals_autograd(reg, sign):
         torch.testing.assert_close(v, v_ref, rtol=1e-6, atol=1e-7, msg=k)
 
 
+MIXED = ["none", "none", "spectral_norm", "spectral_norm", "weight_clip", "weight_clip"]
+MIXED_SEEDS = [1, 2, 1, 2, 1, 2]
+
+
+def _alone(reg: str, seeds: list[int]) -> ScoreNet:
+    return ScoreNet(T, seeds, reg).train()
+
+
+def test_mixed_regularizers_equal_each_model_alone():
+    mixed = ScoreNet(T, MIXED_SEEDS, MIXED).train()
+    assert mixed.segments == {
+        "none": slice(0, 2),
+        "spectral_norm": slice(2, 4),
+        "weight_clip": slice(4, 6),
+    }
+    assert mixed.config()["regularizer"] == MIXED
+    x, t, eps, w = _inputs(6, 41, seed=8)
+    losses = mixed.dsm_loss_and_grad(x, t, eps, w, -1.0)
+    for reg, s in mixed.segments.items():
+        alone = _alone(reg, MIXED_SEEDS[s])
+        assert torch.equal(alone.flat, mixed.flat[s])  # same initialisation
+        ref = alone.dsm_loss_and_grad(x[s], t[s], eps[s], w[s], -1.0)
+        torch.testing.assert_close(losses[s], ref, rtol=1e-6, atol=0)
+        torch.testing.assert_close(mixed.flat.grad[s], alone.flat.grad, rtol=1e-5, atol=1e-7)
+        if reg == "spectral_norm":  # the power iteration ran on these models' buffers
+            for key, val in alone.named_buffers():
+                torch.testing.assert_close(getattr(mixed, key), val, rtol=1e-6, atol=1e-7)
+        with torch.no_grad():
+            out = ScoreNet.from_state(alone.state_dict(), T, reg).eval()(x[s], t[s])
+        mixed.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(mixed(x, t)[s], out, rtol=1e-6, atol=1e-6)
+        mixed.train()
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_mixed_handwritten_gradient_equals_autograd(sign):
+    net = ScoreNet(T, MIXED_SEEDS, MIXED).train()
+    ref = copy.deepcopy(net)
+    x, t, eps, w = _inputs(6, 37, seed=5)
+    losses = net.dsm_loss_and_grad(x, t, eps, w, sign)
+    ref_losses = ((ref(x, t) - eps).square().sum(-1) * w).mean(1)
+    (sign * ref_losses.sum()).backward()
+    torch.testing.assert_close(losses, ref_losses.detach(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(net.flat.grad, ref.flat.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_mixed_weight_clipping_touches_only_its_models():
+    net = ScoreNet(T, MIXED_SEEDS, MIXED)
+    with torch.no_grad():
+        net.flat.mul_(10)
+    before = net.flat.detach().clone()
+    net.clip_weights_(0.1)
+    assert net.flat[4:].abs().max() <= 0.1
+    assert torch.equal(net.flat[:4], before[:4]) and before[:4].abs().max() > 0.1
+
+
+def test_mixed_regularizers_bad_input():
+    with pytest.raises(ValueError, match="contiguous"):
+        ScoreNet(T, [1, 2, 3], ["none", "weight_clip", "none"])
+    with pytest.raises(ValueError, match="3 names for 2 models"):
+        ScoreNet(T, [1, 2], ["none", "none", "none"])
+    with pytest.raises(ValueError, match="regularizer"):
+        ScoreNet(T, [1, 2], ["none", "dropout"])
+
+
 def test_weight_clipping_bounds_every_parameter():
     net = ScoreNet(T, [1, 2], "weight_clip")
     with torch.no_grad():

@@ -50,9 +50,9 @@ def state_epoch(path: Path) -> int:
 def test_sigkill_during_training_resumes_bit_identically(tmp_path: Path) -> None:
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     cfg_killed, cfg_clean = write_config(tmp_path, killed), write_config(tmp_path, clean)
-    group = "runs/loglog/moons/weight_clip/T10"
-    target = killed / group / "checkpoints.pt"
-    state = killed / group / "train_state.pt"
+    trained = "runs/loglog/moons/train_T10"
+    target = killed / trained / "checkpoints.pt"
+    state = killed / trained / "train_state.pt"
 
     proc = subprocess.Popen(
         [*SNAKEMAKE, str(target), "--configfile", str(cfg_killed)],
@@ -72,8 +72,8 @@ def test_sigkill_during_training_resumes_bit_identically(tmp_path: Path) -> None
 
     run(cfg_killed, "--unlock")
     run(cfg_killed, str(target))  # resumes from the state file
-    run(cfg_clean, str(clean / group / "checkpoints.pt"))
-    a, b = load_torch(target), load_torch(clean / group / "checkpoints.pt")
+    run(cfg_clean, str(clean / trained / "checkpoints.pt"))
+    a, b = load_torch(target), load_torch(clean / trained / "checkpoints.pt")
     assert a["epochs"] == b["epochs"]
     for sa, sb in zip(a["states"], b["states"], strict=True):
         for key in sa:
@@ -82,7 +82,7 @@ def test_sigkill_during_training_resumes_bit_identically(tmp_path: Path) -> None
     assert not state.exists()  # removed once the checkpoints file is complete
 
     # and what follows from the checkpoints is identical too
-    w2_rel = f"{group}/w2.csv"
+    w2_rel = "runs/loglog/moons/weight_clip/T10/w2.csv"
     run(cfg_killed, str(killed / w2_rel))
     run(cfg_clean, str(clean / w2_rel))
     assert (killed / w2_rel).read_bytes() == (clean / w2_rel).read_bytes()

@@ -91,6 +91,38 @@ def test_batched_training_equals_separate_runs(reg):
     assert not np.allclose(joint.loss_history[:, 0], joint.loss_history[:, 1])
 
 
+def test_mixed_regularizers_train_each_model_as_alone(tmp_path):
+    """The seeds of every regulariser in one batch: each model's trajectory is its own."""
+    data = _data()
+    cfg = _cfg(epochs=4, maximize_epochs=1, clip_value=0.05)
+    regs = ["none"] * 2 + ["spectral_norm"] * 2 + ["weight_clip"] * 2
+    seeds = [5, 6] * 3
+    path = tmp_path / "state.pt"
+    train(data, SCHED, seeds, regs, config=cfg, state_path=path, stop_at=2)
+    joint = train(data, SCHED, seeds, regs, config=cfg, state_path=path)  # resumed
+    assert joint.loss_history.shape == (4, 6)
+    for reg in ("none", "spectral_norm", "weight_clip"):
+        part = joint.select(reg)
+        alone = train(data, SCHED, [5, 6], reg, config=cfg)
+        assert part.seeds == [5, 6] and part.regularizer == reg
+        np.testing.assert_allclose(part.loss_history, alone.loss_history, rtol=1e-5)
+        for a, b in zip(part.states, alone.states, strict=True):
+            assert a.keys() == b.keys()
+            for key, val in b.items():
+                torch.testing.assert_close(a[key], val, rtol=1e-4, atol=1e-5)
+        part.model()  # a plain one-regulariser model
+    assert joint.select("weight_clip").states[-1]["flat"].abs().max() <= 0.05
+    assert joint.select("none").states[-1]["flat"].abs().max() > 0.05
+    with pytest.raises(ValueError, match="select"):
+        joint.model()
+    with pytest.raises(ValueError, match="regularizer"):
+        train(data, SCHED, [1, 2], ["none"], config=cfg)
+    with pytest.raises(ValueError, match="contiguous"):
+        train(data, SCHED, [1, 1, 2], ["none", "weight_clip", "none"], config=cfg)
+    with pytest.raises(ValueError, match="seeds"):
+        train(data, SCHED, [1, 1], ["none", "none"], config=cfg)
+
+
 def test_training_lowers_jdsm_and_maximise_raises_it():
     """Gaussian data N(0, s^2 I): the optimum eps = sqrt(1-abar) x / v (v = abar s^2 + 1 - abar)
     leaves the closed-form DSM floor 1/2 sum_i b_i/(1-abar_i) d (1 - (1-abar_i)/v_i)."""

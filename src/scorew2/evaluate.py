@@ -1,7 +1,8 @@
 """Evaluation of a run group's checkpoints: samples, exact W2, J_DSM / J_SM, L_s(t), the bound.
 
-A run group is the S seeds of one (experiment, data set, regulariser, T); its checkpoints file
-holds K batched states of S models. Every function here evaluates all K x S models at once
+A run group is the S seeds of one (experiment, data set, regulariser, T); the checkpoints file
+of its training job holds K batched states of every regulariser's seeds, of which the group
+reads its own S models. Every function here evaluates all K x S models at once
 (one batched ScoreNet, model index k * S + s) and returns a tidy table with one row per
 (seed, epoch) or per (seed, epoch, step).
 """
@@ -20,7 +21,13 @@ import torch
 from scorew2.io import load_npz, load_torch, save_torch
 from scorew2.lipschitz import jacobian_max_eig, pairs_max_ratio, paper_grid, region_grid
 from scorew2.metrics import frame
-from scorew2.model import ScoreNet, select_state, stack_states
+from scorew2.model import (
+    ScoreNet,
+    regularizer_slices,
+    regularizer_state,
+    select_state,
+    stack_states,
+)
 from scorew2.sample import ancestral_sample, make_prior
 from scorew2.schedule import Schedule, make_schedule
 from scorew2.score import (
@@ -50,7 +57,8 @@ class Checkpoints:
 
 
 def save_checkpoints(result: TrainResult, path: str | os.PathLike[str]) -> None:
-    """Write a run group's checkpoints (every model's weights at every checkpoint epoch)."""
+    """Write a training job's checkpoints (every model's weights at every checkpoint epoch;
+    ``regularizer``: one name, or one per model for a mixed batch)."""
     save_torch(
         {
             "epochs": list(result.epochs),
@@ -65,8 +73,11 @@ def save_checkpoints(result: TrainResult, path: str | os.PathLike[str]) -> None:
     )
 
 
-def load_checkpoints(path: str | os.PathLike[str], which: str = "all") -> Checkpoints:
-    """Read a checkpoints file written by the train rule; ``which``: "all" or "final"."""
+def load_checkpoints(
+    path: str | os.PathLike[str], which: str = "all", regularizer: str | None = None
+) -> Checkpoints:
+    """Read a checkpoints file written by the train rule: the models of ``regularizer`` (of
+    every model when None: a file of one regulariser); ``which``: "all" or "final"."""
     ck = load_torch(path, required=CHECKPOINT_KEYS)
     epochs = [int(e) for e in ck["epochs"]]
     states = list(ck["states"])
@@ -75,9 +86,15 @@ def load_checkpoints(path: str | os.PathLike[str], which: str = "all") -> Checkp
     elif which != "all":
         raise ValueError(f"which: expected 'all' or 'final', got {which!r}")
     seeds = [int(s) for s in ck["seeds"]]
+    regs = ck["regularizer"]
+    regs = [regs] * len(seeds) if isinstance(regs, str) else list(regs)
+    if regularizer is None:
+        regularizer = regs[0]
     try:
+        states = [regularizer_state(st, regs, regularizer) for st in states]
+        seeds = seeds[regularizer_slices(regs)[regularizer]]
         model = ScoreNet.from_state(
-            stack_states(states), ck["n_steps"], ck["regularizer"], hidden=ck["hidden"]
+            stack_states(states), ck["n_steps"], regularizer, hidden=ck["hidden"]
         )
     except ValueError as err:
         raise ValueError(f"{path}: checkpoints do not fit the network ({err})") from err
@@ -93,9 +110,10 @@ def load_checkpoints(path: str | os.PathLike[str], which: str = "all") -> Checkp
 def load_group(
     checkpoints: str | os.PathLike[str], data: str | os.PathLike[str], run: Mapping[str, Any]
 ) -> tuple[Checkpoints, np.ndarray, Schedule]:
-    """What every evaluation step of a run group reads: its checkpoints (those that ``run``
-    evaluates, "all" or "final"), the training set p0, and the noise schedule."""
-    ck = load_checkpoints(checkpoints, run["checkpoints"])
+    """What every evaluation step of a run group reads: its checkpoints (its regulariser's
+    models, at the epochs that ``run`` evaluates, "all" or "final"), the training set p0, and
+    the noise schedule."""
+    ck = load_checkpoints(checkpoints, run["checkpoints"], run["regularizer"])
     train = load_npz(data, required=("train",))["train"]
     return ck, train, make_schedule(**run["schedule"])
 

@@ -20,6 +20,9 @@ Per model m (seed s_m), each epoch:
   over all of the model's parameters), AdamW, and for "weight_clip" every parameter clamped to
   [-clip_value, clip_value] after each step.
 
+The models may have different regularisers (one name per model, see ``ScoreNet``): a data set's
+seeds under every regulariser then train as one batch, each model exactly as alone.
+
 The total loss is sum_m L_m, so gradients, clipping and AdamW (elementwise) stay per model.
 Randomness: model m's weights come from ``torch.Generator().manual_seed(s_m)`` (see
 ``ScoreNet``); its data order, time steps and noise from a second generator seeded with
@@ -44,7 +47,13 @@ import torch
 
 from scorew2._checks import as_points, check_choice
 from scorew2.io import save_torch
-from scorew2.model import REGULARIZERS, ScoreNet, stack_states
+from scorew2.model import (
+    REGULARIZERS,
+    ScoreNet,
+    regularizer_slices,
+    regularizer_state,
+    stack_states,
+)
 from scorew2.schedule import Schedule
 
 STATE_FORMAT = "scorew2-train-state"
@@ -108,6 +117,7 @@ class TrainResult:
     """Checkpoints and loss history of M models trained together.
 
     epochs: the checkpoint epochs (0 = initial model, ``config.epochs`` = final).
+    regularizer: the name shared by every model, or one name per model (``ScoreNet``).
     states: one batched ScoreNet state (M models: ``flat`` and SN buffers) per checkpoint.
     loss_history: (E, M) float64, the mean over epoch e's points of the (unsigned) DSM loss
         estimate (T/2) b_t/(1-abar_t) ||eps_theta - eps||^2 of each model (row e-1 = epoch e).
@@ -117,21 +127,41 @@ class TrainResult:
     states: list[dict[str, torch.Tensor]]
     loss_history: np.ndarray
     seeds: list[int]
-    regularizer: str
+    regularizer: str | list[str]
     n_steps: int
     config: dict[str, Any] = field(default_factory=dict)
 
     def model(self, checkpoints: Sequence[int] | None = None) -> ScoreNet:
         """One eval-mode ScoreNet holding the given checkpoint indices (default: all).
 
-        Model k * M + m is seed m at ``epochs[checkpoints[k]]``.
+        Model k * M + m is seed m at ``epochs[checkpoints[k]]``. For one regulariser: ``select``
+        one first from a mixed result.
         """
+        if not isinstance(self.regularizer, str):
+            raise ValueError("model: a mixed-regularizer result; select(regularizer) first")
         idx = range(len(self.states)) if checkpoints is None else checkpoints
         state = stack_states([self.states[i] for i in idx])
         net = ScoreNet.from_state(
             state, self.n_steps, self.regularizer, hidden=int(self.config.get("hidden", 64))
         )
         return net.eval()
+
+    def select(self, regularizer: str) -> TrainResult:
+        """The models of one regulariser: the result of training them alone."""
+        if isinstance(self.regularizer, str):
+            regs = [self.regularizer] * len(self.seeds)
+        else:
+            regs = self.regularizer
+        s = regularizer_slices(regs).get(regularizer)
+        if s is None:
+            raise ValueError(f"regularizer: no {regularizer!r} models in this result")
+        return dataclasses.replace(
+            self,
+            states=[regularizer_state(st, regs, regularizer) for st in self.states],
+            loss_history=self.loss_history[:, s].copy(),
+            seeds=self.seeds[s],
+            regularizer=regularizer,
+        )
 
 
 def train_seed(seed: int) -> int:
@@ -230,7 +260,7 @@ def train(
     data: Any,
     schedule: Schedule,
     seeds: Sequence[int],
-    regularizer: str = "none",
+    regularizer: str | Sequence[str] = "none",
     *,
     config: TrainConfig | None = None,
     state_path: str | os.PathLike | None = None,
@@ -244,7 +274,8 @@ def train(
         data: the training set p_0, (N, d) array or tensor.
         schedule: the noise schedule (T = schedule.T steps).
         seeds: one non-negative integer per model (M = len(seeds)).
-        regularizer: "none" | "spectral_norm" | "weight_clip".
+        regularizer: "none" | "spectral_norm" | "weight_clip" for every model, or one of them
+            per model (each name's models contiguous; a seed at most once per name).
         config: hyper-parameters (TrainConfig defaults: the paper's).
         state_path: resume state file; read if it exists, written atomically after every
             checkpoint epoch, every ``config.save_every`` epochs and at the end.
@@ -280,14 +311,17 @@ def _train(
     data: Any,
     schedule: Schedule,
     seeds: Sequence[int],
-    regularizer: str,
+    regularizer: str | Sequence[str],
     cfg: TrainConfig,
     state_path: str | os.PathLike | None,
     device: str,
     stop_at: int | None,
     progress: Callable[[int, np.ndarray], None] | None,
 ) -> TrainResult:
-    check_choice(regularizer, REGULARIZERS, "regularizer")
+    if isinstance(regularizer, str):
+        check_choice(regularizer, REGULARIZERS, "regularizer")
+    else:
+        regularizer = [str(r) for r in regularizer]
     if not isinstance(schedule, Schedule):
         raise ValueError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
     x0 = as_points(data, "data")
@@ -296,8 +330,11 @@ def _train(
         raise ValueError("seeds: expected at least one seed")
     if any(s < 0 for s in seeds):
         raise ValueError(f"seeds: expected non-negative integers, got {seeds}")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds: duplicate seeds {seeds}")
+    regs = [regularizer] * len(seeds) if isinstance(regularizer, str) else regularizer
+    if len(regs) != len(seeds):
+        raise ValueError(f"regularizer: {len(regs)} names for {len(seeds)} seeds")
+    if len(set(zip(regs, seeds, strict=True))) != len(seeds):
+        raise ValueError(f"seeds: duplicate seeds {seeds} (regularizers {regs})")
     if stop_at is not None and not 0 <= stop_at <= cfg.epochs:
         raise ValueError(f"stop_at: expected an epoch in [0, {cfg.epochs}], got {stop_at}")
     dev = resolve_device(device)
@@ -316,6 +353,7 @@ def _train(
 
     net = ScoreNet(T, seeds, regularizer, dim=dim, hidden=cfg.hidden, init=cfg.init).to(dev)
     net.train()
+    clip = "weight_clip" in net.segments
     opt = torch.optim.AdamW(
         [net.flat], lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cfg.fused or None
     )
@@ -405,7 +443,7 @@ def _train(
                 raise DivergenceError(epoch + 1, k, m, seeds[m], what)
             grad.mul_((cfg.grad_clip / (norm + 1e-6)).clamp_(max=1.0).unsqueeze(1))
             opt.step()
-            if regularizer == "weight_clip":
+            if clip:
                 net.clip_weights_(cfg.clip_value)
             total.add_(losses, alpha=sl.stop - sl.start)
         epoch += 1

@@ -35,8 +35,9 @@ def groups():
     ]
 
 
-def group_dir(w):
-    return f"{R}/runs/{w.exp}/{w.dataset}/{w.reg}/T{w.T}"
+def train_dir(w):
+    """Where the training job of (experiment, data set, T) writes: every regulariser's seeds."""
+    return f"{R}/runs/{w.exp}/{w.dataset}/train_T{w.T}"
 
 
 def group_files(name, exp=None):
@@ -65,12 +66,35 @@ def run_params(w):
     )
 
 
+def train_params(w):
+    """What a training job trains: every regulariser's seeds of one (experiment, data set, T)."""
+    return dict(
+        schedule=schedule_params(w),
+        regularizers=list(EXPERIMENTS[w.exp]["regularizers"]),
+        seeds=list(EXPERIMENTS[w.exp]["seeds"]),
+    )
+
+
 def training_params(w):
-    """The training settings; the clipping bound only for the runs it affects."""
+    """The training settings; the clipping bound only when a weight_clip run trains."""
     tr = dict(config["training"])
-    if w.reg != "weight_clip":
+    if "weight_clip" not in EXPERIMENTS[w.exp]["regularizers"]:
         tr.pop("weight_clip")
     return tr
+
+
+# The checkpoints file of a training job: every regulariser's seeds of (experiment, data set, T).
+TRAINED = f"{R}/runs/{{exp}}/{{dataset}}/train_T{{T}}/checkpoints.pt"
+
+
+def train_files():
+    """The checkpoints file of every training job."""
+    return [
+        TRAINED.format(exp=e, dataset=d, T=t)
+        for e, ex in EXPERIMENTS.items()
+        for d in ex["datasets"]
+        for t in ex["T"]
+    ]
 
 
 def figure_files(name):

@@ -8,7 +8,7 @@ GROUP = f"{R}/runs/{{exp}}/{{dataset}}/{{reg}}/T{{T}}"
 rule sample:
     input:
         data=f"{R}/data/{{dataset}}.npz",
-        checkpoints=f"{GROUP}/checkpoints.pt",
+        checkpoints=TRAINED,
     output:
         samples=f"{GROUP}/samples.npz",
     params:
@@ -48,7 +48,7 @@ rule w2:
 rule losses:
     input:
         data=f"{R}/data/{{dataset}}.npz",
-        checkpoints=f"{GROUP}/checkpoints.pt",
+        checkpoints=TRAINED,
     output:
         losses=f"{GROUP}/losses.csv",
     params:
@@ -69,7 +69,7 @@ rule losses:
 rule lipschitz:
     input:
         data=f"{R}/data/{{dataset}}.npz",
-        checkpoints=f"{GROUP}/checkpoints.pt",
+        checkpoints=TRAINED,
     output:
         lipschitz=f"{GROUP}/lipschitz.csv",
     params:

@@ -24,7 +24,7 @@ rule tables:
 
 rule runtimes:
     input:
-        group_files("checkpoints.pt") + group_files("samples.npz") + group_files("bound.csv"),
+        train_files() + group_files("samples.npz") + group_files("bound.csv"),
     output:
         f"{R}/tables/runtimes.csv",
     params:

@@ -1,26 +1,28 @@
-# Training: the seeds of one run group train together as one batched model (scorew2.train);
-# checkpoints hold every model's weights on the checkpoint schedule. An interrupted job resumes
-# from its state file (train_state.pt, deliberately not a declared output so it survives).
+# Training: one job per (experiment, data set, T) trains the seeds of every regulariser as one
+# batched model (scorew2.train; each model exactly as trained alone); its checkpoints file holds
+# every model's weights on the checkpoint schedule, and the evaluation of a run group reads its
+# regulariser's models from it. An interrupted job resumes from its state file (train_state.pt,
+# deliberately not a declared output so it survives).
 
 
 rule train:
     input:
         data=f"{R}/data/{{dataset}}.npz",
     output:
-        checkpoints=f"{R}/runs/{{exp}}/{{dataset}}/{{reg}}/T{{T}}/checkpoints.pt",
+        checkpoints=TRAINED,
     params:
-        run=run_params,
+        run=train_params,
         training=training_params,
         device=config["device"],
-        state=lambda w: f"{group_dir(w)}/train_state.pt",
+        state=lambda w: f"{train_dir(w)}/train_state.pt",
     threads: 1
     resources:
         mem_mb=1000,
         runtime=30,
     log:
-        f"{R}/logs/train/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+        f"{R}/logs/train/{{exp}}/{{dataset}}/T{{T}}.log",
     benchmark:
-        f"{R}/benchmarks/train/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+        f"{R}/benchmarks/train/{{exp}}/{{dataset}}/T{{T}}.tsv"
     conda:
         CONDA_ENV
     script:

@@ -1,4 +1,4 @@
-"""Rule train: the seeds of one run group trained together as one batched model."""
+"""Rule train: every regulariser's seeds of one (experiment, data set, T) as one batched model."""
 
 import os
 
@@ -20,13 +20,15 @@ with job(snakemake) as log:
 
     def progress(epoch, losses):
         if epoch % 50 == 0 or epoch == tr["epochs"]:
-            log.info("epoch %d: mean loss per seed %s", epoch, losses.round(5).tolist())
+            log.info("epoch %d: mean loss per model %s", epoch, losses.round(5).tolist())
 
+    # model order: regulariser-major, so that each regulariser's models are contiguous
+    regs = [r for r in run["regularizers"] for _ in run["seeds"]]
     result = train(
         data,
         schedule,
-        run["seeds"],
-        run["regularizer"],
+        run["seeds"] * len(run["regularizers"]),
+        regs,
         config=TrainConfig(**tr),
         state_path=state,
         device=snakemake.params.device,
