@@ -277,8 +277,9 @@ def train(
         regularizer: "none" | "spectral_norm" | "weight_clip" for every model, or one of them
             per model (each name's models contiguous; a seed at most once per name).
         config: hyper-parameters (TrainConfig defaults: the paper's).
-        state_path: resume state file; read if it exists, written atomically after every
-            checkpoint epoch, every ``config.save_every`` epochs and at the end.
+        state_path: resume state file; read if it exists, written atomically every
+            ``config.save_every`` epochs and at the end (an interruption loses at most
+            ``save_every`` epochs; the state holds every checkpoint so far).
         device: "cpu" | "cuda" | "auto".  Randomness is drawn on the CPU either way.
         stop_at: stop after this epoch (saving the state), as an interruption would; the
             returned result then holds the checkpoints so far.
@@ -457,7 +458,7 @@ def _train(
         if epoch in ckpt_set:
             saved_epochs.append(epoch)
             saved_states.append(snapshot())
-        if epoch in ckpt_set or epoch % cfg.save_every == 0 or epoch == last:
+        if epoch % cfg.save_every == 0 or epoch == last:
             save()
 
     return TrainResult(
