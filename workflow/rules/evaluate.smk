@@ -1,6 +1,7 @@
 # Evaluation of every checkpoint of a run group, one rule per quantity so that a setting
 # reruns only what depends on it (w2_points: sample, w2, bound; lipschitz_grid: lipschitz,
-# bound; never training).
+# bound; never training). Priorities: on 2 cores, start the longest ready jobs first (w2, then
+# lipschitz, then losses; sample because it unlocks w2), so no long job is left for the end.
 
 GROUP = f"{R}/runs/{{exp}}/{{dataset}}/{{reg}}/T{{T}}"
 
@@ -16,6 +17,7 @@ rule sample:
         n_points=config["evaluation"]["w2_points"],
         seed=config["evaluation"]["seed"],
     threads: 1
+    priority: 40
     log:
         f"{R}/logs/sample/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
@@ -35,6 +37,7 @@ rule w2:
     params:
         n_points=config["evaluation"]["w2_points"],
     threads: 1
+    priority: 40
     log:
         f"{R}/logs/w2/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
@@ -56,6 +59,7 @@ rule losses:
         draws=config["evaluation"]["loss_draws"],
         seed=config["evaluation"]["seed"],
     threads: 1
+    priority: 20
     log:
         f"{R}/logs/losses/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
@@ -78,6 +82,7 @@ rule lipschitz:
         paths=config["evaluation"]["lipschitz_paths"],
         seed=config["evaluation"]["seed"],
     threads: 1
+    priority: 30
     log:
         f"{R}/logs/lipschitz/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:

@@ -2,7 +2,8 @@
 # batched model (scorew2.train; each model exactly as trained alone); its checkpoints file holds
 # every model's weights on the checkpoint schedule, and the evaluation of a run group reads its
 # regulariser's models from it. An interrupted job resumes from its state file (train_state.pt,
-# deliberately not a declared output so it survives).
+# deliberately not a declared output so it survives). Training jobs are the longest: they run
+# first (priority), so that no core idles at the end waiting for a late one.
 
 
 rule train:
@@ -19,6 +20,7 @@ rule train:
     resources:
         mem_mb=1000,
         runtime=30,
+    priority: 50
     log:
         f"{R}/logs/train/{{exp}}/{{dataset}}/T{{T}}.log",
     benchmark:
