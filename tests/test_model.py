@@ -233,6 +233,23 @@ def test_mixed_regularizers_bad_input():
         ScoreNet(T, [1, 2], ["none", "dropout"])
 
 
+def test_handwritten_gradient_after_updates_and_a_new_grad_tensor():
+    """The kernel's cached views follow in-place updates of the weights and a new grad."""
+    net = ScoreNet(T, [1, 2], "spectral_norm").train()
+    ref = copy.deepcopy(net)
+    x, t, eps, w = _inputs(2, 16, seed=2)
+    for step in range(3):
+        if step == 2:
+            net.flat.grad = None  # a fresh gradient tensor
+        net.dsm_loss_and_grad(x, t, eps, w)
+        ref.flat.grad = None
+        ((ref(x, t) - eps).square().sum(-1) * w).mean(1).sum().backward()
+        torch.testing.assert_close(net.flat.grad, ref.flat.grad, rtol=1e-5, atol=1e-7)
+        with torch.no_grad():  # the same in-place update of both
+            net.flat.sub_(0.1 * net.flat.grad)
+            ref.flat.sub_(0.1 * ref.flat.grad)
+
+
 def test_weight_clipping_bounds_every_parameter():
     net = ScoreNet(T, [1, 2], "weight_clip")
     with torch.no_grad():
