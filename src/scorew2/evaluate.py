@@ -19,8 +19,8 @@ import pandas as pd
 import torch
 
 from scorew2.io import load_npz, load_torch, save_torch
+from scorew2.jobs import frame
 from scorew2.lipschitz import jacobian_max_eig, pairs_max_ratio, paper_grid, region_grid
-from scorew2.metrics import frame
 from scorew2.model import (
     ScoreNet,
     regularizer_slices,

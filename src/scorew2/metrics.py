@@ -13,20 +13,9 @@ import numpy as np
 import pandas as pd
 
 from scorew2.bound import corollary2_offset, log_bound, log_I, log_intercept, offset
+from scorew2.jobs import ID_COLUMNS, frame
 from scorew2.schedule import Schedule
 from scorew2.wasserstein import w2, w2_many
-
-ID_COLUMNS = ("experiment", "dataset", "regularizer", "T")
-
-
-def frame(
-    meta: Mapping[str, Any], seeds: np.ndarray, epochs: np.ndarray, **columns: Any
-) -> pd.DataFrame:
-    """A table with the group's identity columns, then seed, epoch and ``columns``."""
-    df = pd.DataFrame({"seed": seeds, "epoch": epochs, **columns})
-    for i, key in enumerate(ID_COLUMNS):
-        df.insert(i, key, meta[key])
-    return df
 
 
 def w2_group(
