@@ -124,6 +124,16 @@ def test_every_figure_written_in_png_and_pdf(inputs, tmp_path, name):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(o.name for o in outs)  # no .tmp
 
 
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_figures_are_byte_identical_when_redrawn(inputs, tmp_path, name):
+    outs = []
+    for k in range(2):
+        np.random.seed(100 + k)  # noqa: NPY002 (any state of the global generator)
+        outs.append(tmp_path / f"{name}_{k}.png")
+        draw(name, inputs[name], [outs[-1]], dpi=30, maximize_epochs=MAXIMIZE)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+
+
 def test_redraw_overwrites_and_input_order_does_not_matter(inputs, tmp_path):
     out = tmp_path / "f.png"
     draw("fig4b", inputs["fig4b"], [out], dpi=30)

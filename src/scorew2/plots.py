@@ -16,8 +16,9 @@ Bands are min-max over seeds (seaborn ``errorbar=("pi", 100)``) around the mean 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,18 @@ def save_figure(fig: Figure, outputs: Sequence[PathLike], dpi: float) -> None:
         meta = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta)
+
+
+@contextlib.contextmanager
+def _seeded_jitter(seed: int = 0) -> Iterator[None]:
+    """Seaborn's stripplot jitter draws from NumPy's global generator: seed it for the plot (so
+    a redraw is byte-identical) and give the caller's state back afterwards."""
+    state = np.random.get_state()  # noqa: NPY002 (the global one is what seaborn uses)
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
 
 
 def _legend_below(
@@ -543,19 +556,20 @@ def fig3(
             ax.legend(fontsize="x-small", title=None)
             for k, (col, lab) in enumerate([("ln_jdsm", _LN_JDSM), ("ln_w2", _LN_W2)]):
                 ax = axes[r, len(regs) + 1 + k]
-                sns.stripplot(
-                    f,
-                    x="regularizer",
-                    y=col,
-                    hue="regularizer",
-                    order=regs,
-                    palette=pal,
-                    legend=False,
-                    size=4,
-                    alpha=0.6,
-                    jitter=0.1,
-                    ax=ax,
-                )
+                with _seeded_jitter():
+                    sns.stripplot(
+                        f,
+                        x="regularizer",
+                        y=col,
+                        hue="regularizer",
+                        order=regs,
+                        palette=pal,
+                        legend=False,
+                        size=4,
+                        alpha=0.6,
+                        jitter=0.1,
+                        ax=ax,
+                    )
                 sns.pointplot(
                     f,
                     x="regularizer",
