@@ -74,6 +74,8 @@ def test_mixed_checkpoints_give_each_regularizer_its_models(tmp_path: Path) -> N
             assert torch.equal(a.model.state_dict()[key], val), key
     with pytest.raises(ValueError, match="weight_clip"):
         load_checkpoints(tmp_path / "mixed.pt", "all", "weight_clip")
+    with pytest.raises(ValueError, match="several regularizers"):
+        load_checkpoints(tmp_path / "mixed.pt")
 
 
 def test_samples_w2_and_floor(group: tuple[Path, np.ndarray]) -> None:

@@ -91,6 +91,11 @@ def load_checkpoints(
     regs = ck["regularizer"]
     regs = [regs] * len(seeds) if isinstance(regs, str) else list(regs)
     if regularizer is None:
+        if len(set(regs)) > 1:
+            raise ValueError(
+                f"{path}: holds the models of several regularizers {sorted(set(regs))}; "
+                "name one (regularizer=...)"
+            )
         regularizer = regs[0]
     try:
         states = [regularizer_state(st, regs, regularizer) for st in states]
