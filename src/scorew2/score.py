@@ -111,6 +111,11 @@ class _Posterior:
         total = e.sum(dim=-1, keepdim=True)
         return torch.bmm(e, values.expand(t, *values.shape)) / total
 
+    def score(self, mean: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """grad log p_i(x) = (sqrt(abar_i) E_w[x_n] - x) / (1 - abar_i), from the posterior mean
+        ``mean`` = E_w[x_n] at x; both (T, m, d)."""
+        return (mean * self.sq - x) / self.one_m
+
     def moments(self, x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """E_w[values_n] at every (step, point): x (T, m, d), values (N, k) -> (T, m, k)."""
         rows: list[torch.Tensor] = []
@@ -172,7 +177,7 @@ def exact_scores(
     ab = _alpha_bars(alpha_bars)
     x, x0 = _steps_points(xt, data, ab.size, dtype, keep_grad=True)
     mean, _, post = _mean_and_spread(x, x0, ab, chunk_bytes)
-    return (mean * post.sq - x) / post.one_m
+    return post.score(mean, x)
 
 
 def empirical_score(
@@ -200,7 +205,7 @@ def empirical_score(
         raise ValueError(f"x: expected shape (m, d={x0.shape[1]}), got {tuple(xx.shape)}")
     _check_finite(xx, "x")
     mean, _, post = _mean_and_spread(xx[None], x0, ab, chunk_bytes)
-    return ((mean * post.sq - xx) / post.one_m)[0]
+    return post.score(mean, xx[None])[0]
 
 
 def empirical_score_jacobian_eigs(
@@ -358,7 +363,7 @@ def scores_and_floor(
     sch = _schedule(schedule)
     x, x0 = _steps_points(xt, data, sch.T, torch.float64)
     mean, spread, post = _mean_and_spread(x, x0, sch.alpha_bars, chunk_bytes)
-    return (mean * post.sq - x) / post.one_m, _floor(spread, sch)
+    return post.score(mean, x), _floor(spread, sch)
 
 
 def _floor(spread: torch.Tensor, sch: Schedule) -> torch.Tensor:
