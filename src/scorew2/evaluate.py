@@ -23,6 +23,7 @@ from scorew2.jobs import frame
 from scorew2.lipschitz import jacobian_max_eig, pairs_max_ratio, paper_grid, region_grid
 from scorew2.model import (
     ScoreNet,
+    model_regularizers,
     regularizer_slices,
     regularizer_state,
     select_state,
@@ -88,8 +89,7 @@ def load_checkpoints(
     elif which != "all":
         raise ValueError(f"which: expected 'all' or 'final', got {which!r}")
     seeds = [int(s) for s in ck["seeds"]]
-    regs = ck["regularizer"]
-    regs = [regs] * len(seeds) if isinstance(regs, str) else list(regs)
+    regs = model_regularizers(ck["regularizer"], len(seeds))
     if regularizer is None:
         if len(set(regs)) > 1:
             raise ValueError(

@@ -49,6 +49,16 @@ _W = ("W1", "W2", "W3", "W4")
 _C = ("c1", "c2", "c3", "c4")
 
 
+def model_regularizers(regularizer: str | Sequence[str], n_models: int) -> list[str]:
+    """One regulariser name per model, from a name shared by all or a per-model sequence."""
+    regs = [regularizer] * n_models if isinstance(regularizer, str) else list(regularizer)
+    if len(regs) != n_models:
+        raise ValueError(f"regularizer: {len(regs)} names for {n_models} models")
+    for name in regs:
+        check_choice(name, REGULARIZERS, "regularizer")
+    return [str(name) for name in regs]
+
+
 def regularizer_slices(regularizers: Sequence[str]) -> dict[str, slice]:
     """The models of each regulariser, in order of appearance: name -> slice of the model axis.
 
@@ -120,9 +130,7 @@ class ScoreNet(nn.Module):
             if n_models is not None and int(n_models) != len(seeds):
                 raise ValueError(f"n_models ({n_models}) != len(seeds) ({len(seeds)})")
             m = len(seeds)
-        regs = [regularizer] * m if isinstance(regularizer, str) else list(regularizer)
-        if len(regs) != m:
-            raise ValueError(f"regularizer: {len(regs)} names for {m} models")
+        regs = model_regularizers(regularizer, m)
         self.segments = regularizer_slices(regs)
         self.regularizers = tuple(regs)
         #: the name when every model has it, else the per-model list (as the constructor takes)

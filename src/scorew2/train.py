@@ -48,8 +48,8 @@ import torch
 from scorew2._checks import as_points, check_choice
 from scorew2.io import save_torch
 from scorew2.model import (
-    REGULARIZERS,
     ScoreNet,
+    model_regularizers,
     regularizer_slices,
     regularizer_state,
     stack_states,
@@ -148,10 +148,7 @@ class TrainResult:
 
     def select(self, regularizer: str) -> TrainResult:
         """The models of one regulariser: the result of training them alone."""
-        if isinstance(self.regularizer, str):
-            regs = [self.regularizer] * len(self.seeds)
-        else:
-            regs = self.regularizer
+        regs = model_regularizers(self.regularizer, len(self.seeds))
         s = regularizer_slices(regs).get(regularizer)
         if s is None:
             raise ValueError(f"regularizer: no {regularizer!r} models in this result")
@@ -319,10 +316,6 @@ def _train(
     stop_at: int | None,
     progress: Callable[[int, np.ndarray], None] | None,
 ) -> TrainResult:
-    if isinstance(regularizer, str):
-        check_choice(regularizer, REGULARIZERS, "regularizer")
-    else:
-        regularizer = [str(r) for r in regularizer]
     if not isinstance(schedule, Schedule):
         raise ValueError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
     x0 = as_points(data, "data")
@@ -331,9 +324,9 @@ def _train(
         raise ValueError("seeds: expected at least one seed")
     if any(s < 0 for s in seeds):
         raise ValueError(f"seeds: expected non-negative integers, got {seeds}")
-    regs = [regularizer] * len(seeds) if isinstance(regularizer, str) else regularizer
-    if len(regs) != len(seeds):
-        raise ValueError(f"regularizer: {len(regs)} names for {len(seeds)} seeds")
+    regs = model_regularizers(regularizer, len(seeds))
+    if not isinstance(regularizer, str):
+        regularizer = regs  # a plain list in the state's identity
     if len(set(zip(regs, seeds, strict=True))) != len(seeds):
         raise ValueError(f"seeds: duplicate seeds {seeds} (regularizers {regs})")
     if stop_at is not None and not 0 <= stop_at <= cfg.epochs:
