@@ -52,7 +52,15 @@ def test_default_and_smoke_configs_are_valid() -> None:
         (lambda c: c["training"].__setitem__("epochs", 10.5), ["training.epochs", "integer"]),
         (
             lambda c: c["experiments"].__setitem__("fig5", c["experiments"]["loglog"]),
-            ["experiments", "'fig5' was unexpected", "loglog, tsweep"],
+            ["experiments.fig5", "'kind' is a required property"],
+        ),
+        (
+            lambda c: c["experiments"]["tsweep"].__setitem__("kind", "fig5"),
+            ["experiments.tsweep.kind", "'fig5' is not allowed", "loglog, tsweep"],
+        ),
+        (
+            lambda c: c["experiments"].__setitem__("a/b", dict(c["experiments"]["loglog"])),
+            ["experiments", "'a/b' does not match"],
         ),
         (lambda c: c.__setitem__("devcie", "cpu"), ["'devcie' was unexpected"]),
         (lambda c: c.__setitem__("device", "tpu"), ["device", "auto, cpu, cuda"]),
@@ -71,3 +79,20 @@ def test_bad_values_are_refused(change: Callable[[dict], None], expected: list[s
         validate_config(broken(change))
     for part in expected:
         assert part in str(err.value), (part, str(err.value))
+
+
+def test_experiments_are_named_instances_of_a_kind() -> None:
+    cfg = copy.deepcopy(DEFAULT)
+    # today's blocks: named after their kind, without `kind`
+    assert {n: e["kind"] for n, e in validate_config(cfg)["experiments"].items()} == {
+        "loglog": "loglog",
+        "tsweep": "tsweep",
+    }
+    slow = copy.deepcopy(cfg["experiments"]["tsweep"])
+    slow["kind"] = "tsweep"
+    slow["schedule"]["beta_end"] = 0.01
+    cfg["experiments"]["tsweep_slow"] = slow
+    out = validate_config(cfg)
+    assert out["experiments"]["tsweep_slow"]["kind"] == "tsweep"
+    assert out["experiments"]["tsweep"]["schedule"]["beta_end"] == 0.1
+    assert "kind" not in cfg["experiments"]["tsweep"]  # the caller's config is not changed

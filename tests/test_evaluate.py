@@ -10,25 +10,26 @@ import pytest
 import torch
 
 from scorew2.bound import log_bound, log_intercept
+from scorew2.checkpoints import Checkpoints, load_checkpoints, save_checkpoints
 from scorew2.data import make_dataset
-from scorew2.evaluate import (
-    lipschitz_group,
-    load_checkpoints,
-    loss_group,
-    sample_group,
-    save_checkpoints,
-)
+from scorew2.evaluate import RunGroup, lipschitz_group, loss_group, sample_group
 from scorew2.io import load_torch, save_torch
 from scorew2.lipschitz import one_sided_lipschitz, region_grid
 from scorew2.metrics import bound_group, w2_group
+from scorew2.runs import GroupId
 from scorew2.schedule import make_schedule
 from scorew2.score import noised_points
+from scorew2.streams import torch_generator
 from scorew2.train import TrainConfig, train
 from scorew2.wasserstein import w2
 
 torch.set_num_threads(1)
 SCHED = make_schedule("sigmoid", 4, 1e-4, 0.2)
-META = {"experiment": "loglog", "dataset": "moons", "regularizer": "none", "T": SCHED.T}
+META = GroupId("loglog", "moons", "none", SCHED.T)
+
+
+def run_group(ck: Checkpoints, data: np.ndarray, prior: str = "data", seed: int = 0) -> RunGroup:
+    return RunGroup(META, ck, data, SCHED, prior, seed)
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +82,16 @@ def test_mixed_checkpoints_give_each_regularizer_its_models(tmp_path: Path) -> N
 def test_samples_w2_and_floor(group: tuple[Path, np.ndarray]) -> None:
     path, data = group
     ck = load_checkpoints(path)
-    out = sample_group(ck, data, SCHED, "data", n_points=50, seed=0)
+    out = sample_group(run_group(ck, data), n_points=50)
     assert out["samples"].shape == (ck.model.n_models, 50, 2)
-    again = sample_group(ck, data, SCHED, "data", n_points=50, seed=0)
+    again = sample_group(run_group(ck, data), n_points=50)
     np.testing.assert_array_equal(out["samples"], again["samples"])
     fresh = make_dataset("moons", 200, seed=2)
     df = w2_group(META, out, fresh)
     assert df["w2_floor"].iloc[0] == pytest.approx(w2(out["ref"], fresh[:50]), rel=1e-12)
     assert df["w2"].iloc[-1] == pytest.approx(w2(out["ref"], out["samples"][-1]), rel=1e-12)
     assert (df["w2_T"] == 0).all() and df["w2_p0_prior"].isna().all()
-    gauss = sample_group(ck, data, SCHED, "gaussian", n_points=50, seed=0)
+    gauss = sample_group(run_group(ck, data, "gaussian"), n_points=50)
     dg = w2_group(META, gauss, fresh)
     assert dg["w2_T"].iloc[0] == pytest.approx(w2(gauss["pT"], gauss["xT"]), rel=1e-12)
 
@@ -102,20 +103,22 @@ def test_nonfinite_samples_stop_the_step(group: tuple[Path, np.ndarray], tmp_pat
     bad = tmp_path / "checkpoints.pt"
     save_torch(saved, bad)
     with pytest.raises(FloatingPointError, match=rf"seed 5 at epoch {saved['epochs'][-1]}"):
-        sample_group(load_checkpoints(bad), data, SCHED, "data", n_points=20, seed=0)
+        sample_group(run_group(load_checkpoints(bad), data), n_points=20)
 
 
 def test_losses_and_lipschitz_are_consistent(group: tuple[Path, np.ndarray]) -> None:
     path, data = group
     ck = load_checkpoints(path)
-    losses = loss_group(META, ck, data, SCHED, draws=1, seed=0)
+    losses = loss_group(run_group(ck, data), draws=1)
     assert (losses["jsm"] <= losses["jdsm"]).all()
     assert losses["dsm_floor"].nunique() == 1
-    lips = lipschitz_group(META, ck, data, SCHED, grid=6, seed=0, prior="data", n_paths=30)
+    lips = lipschitz_group(run_group(ck, data), grid=6, n_paths=30)
     assert len(lips) == ck.model.n_models * SCHED.T
     # the batched L_grid equals the single-field estimator on the same region
     m, i = 3, 2
-    region = region_grid(noised_points(data, SCHED, 1, 0).xt[i], 6)
+    region = region_grid(
+        noised_points(data, SCHED, 1, torch_generator(0, "lipschitz_region")).xt[i], 6
+    )
     sd = np.sqrt(1 - SCHED.alpha_bars[i])
 
     def field(x: torch.Tensor) -> torch.Tensor:
@@ -134,10 +137,10 @@ def test_losses_and_lipschitz_are_consistent(group: tuple[Path, np.ndarray]) -> 
 def test_bound_table(group: tuple[Path, np.ndarray]) -> None:
     path, data = group
     ck = load_checkpoints(path)
-    samples = sample_group(ck, data, SCHED, "data", n_points=40, seed=0)
+    samples = sample_group(run_group(ck, data), n_points=40)
     w2s = w2_group(META, samples, make_dataset("moons", 200, seed=2))
-    losses = loss_group(META, ck, data, SCHED, draws=1, seed=0)
-    lips = lipschitz_group(META, ck, data, SCHED, grid=5, seed=0, prior="data", n_paths=30)
+    losses = loss_group(run_group(ck, data), draws=1)
+    lips = lipschitz_group(run_group(ck, data), grid=5, n_paths=30)
     b = bound_group(w2s, losses, lips, SCHED)
     assert len(b) == ck.model.n_models
     r = b.iloc[-1]

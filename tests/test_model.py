@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.utils import parametrizations
 
 from scorew2.model import REGULARIZERS, ScoreNet, select_state, split_state, stack_states
+from scorew2.schedule import Schedule
 
 torch.set_num_threads(1)
 T = 10
@@ -285,13 +286,14 @@ def test_stack_select_split_round_trip():
 
 def test_score_is_minus_eps_over_sigma():
     net = ScoreNet(T, [1]).eval()
+    sched = Schedule(np.linspace(1e-4, 0.02, T))
     abar = np.cumprod(1 - np.linspace(1e-4, 0.02, T))
     x, t, _, _ = _inputs(1, 12)
-    s = net.score(x, t, abar)
+    s = net.score(x, t, sched)
     expected = -net(x, t) / torch.tensor(np.sqrt(1 - abar), dtype=torch.float32)[t].unsqueeze(-1)
     torch.testing.assert_close(s, expected)
-    with pytest.raises(ValueError, match="alpha_bars"):
-        net.score(x, t, abar[:-1])
+    with pytest.raises(ValueError, match="schedule"):
+        net.score(x, t, Schedule(np.linspace(1e-4, 0.02, T + 1)))
 
 
 # ---------------------------------------------------------------- bad input

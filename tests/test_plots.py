@@ -55,15 +55,14 @@ def _bound_rows(exp, ds, reg, T, epochs, rng):
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> dict[str, list[str]]:
-    """The files figures.smk gives each figure, for a smoke-sized config."""
+def inputs(tmp_path_factory) -> dict[str, dict[str, list[str]]]:
+    """The named files figures.smk gives each figure, for a smoke-sized config."""
     root = tmp_path_factory.mktemp("results")
     rng = np.random.default_rng(0)
-    bound, samples, lip, data, tbound = [], [], [], [], []
+    bound, samples, lip, tbound = [], [], [], []
     for ds in ("four_clusters", "moons"):
         x = rng.normal(size=(60, 2))
         save_npz(root / f"data/{ds}.npz", train=x, fresh=x + 0.01)
-        data.append(str(root / f"data/{ds}.npz"))
         for reg in ("none", "spectral_norm"):
             g = root / f"runs/loglog/{ds}/{reg}/T10"
             save_csv(pd.DataFrame(_bound_rows("loglog", ds, reg, 10, EPOCHS, rng)), g / "bound.csv")
@@ -105,19 +104,26 @@ def inputs(tmp_path_factory) -> dict[str, list[str]]:
         save_csv(pd.DataFrame(rows), g / "lipschitz.csv")
         lip.append(str(g / "lipschitz.csv"))
     return {
-        "fig1": bound,
-        "fig3": bound,
-        "figF": bound,
-        "fig2": bound + samples + data,
-        "fig4a": lip,
-        "fig4b": tbound,
+        "fig1": {"bounds": bound},
+        "fig3": {"bounds": bound},
+        "figF": {"bounds": bound},
+        "fig2": {"bounds": bound, "samples": samples},
+        "fig4a": {"lipschitz": lip},
+        "fig4b": {"bounds": tbound},
     }
+
+
+SAMPLE_DATASETS = ["four_clusters", "moons"]
+
+
+def draw_fig(name, inputs, outs, **kw):
+    draw(name, inputs, outs, sample_datasets=SAMPLE_DATASETS if name == "fig2" else (), **kw)
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_every_figure_written_in_png_and_pdf(inputs, tmp_path, name):
     outs = [tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"]
-    draw(name, inputs[name], outs, dpi=40, maximize_epochs=MAXIMIZE)
+    draw_fig(name, inputs[name], outs, dpi=40, maximize_epochs=MAXIMIZE)
     assert outs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert outs[1].read_bytes()[:5] == b"%PDF-"
     assert all(o.stat().st_size > 1000 for o in outs)
@@ -130,7 +136,7 @@ def test_figures_are_byte_identical_when_redrawn(inputs, tmp_path, name):
     for k in range(2):
         np.random.seed(100 + k)  # noqa: NPY002 (any state of the global generator)
         outs.append(tmp_path / f"{name}_{k}.png")
-        draw(name, inputs[name], [outs[-1]], dpi=30, maximize_epochs=MAXIMIZE)
+        draw_fig(name, inputs[name], [outs[-1]], dpi=30, maximize_epochs=MAXIMIZE)
     assert outs[0].read_bytes() == outs[1].read_bytes()
 
 
@@ -138,15 +144,15 @@ def test_redraw_overwrites_and_input_order_does_not_matter(inputs, tmp_path):
     out = tmp_path / "f.png"
     draw("fig4b", inputs["fig4b"], [out], dpi=30)
     first = out.stat().st_size
-    draw("fig4b", inputs["fig4b"][::-1], [out], dpi=30)
+    draw("fig4b", {"bounds": inputs["fig4b"]["bounds"][::-1]}, [out], dpi=30)
     assert out.stat().st_size > 0 and abs(out.stat().st_size - first) < 0.1 * first
 
 
 def test_single_seed_and_single_T(inputs, tmp_path):
-    lip = pd.read_csv(inputs["fig4a"][0])
+    lip = pd.read_csv(inputs["fig4a"]["lipschitz"][0])
     one = tmp_path / "lipschitz.csv"
     lip[lip["seed"] == 0].to_csv(one, index=False)
-    draw("fig4a", [one], [tmp_path / "a.png"], dpi=30)
+    draw("fig4a", {"lipschitz": [one]}, [tmp_path / "a.png"], dpi=30)
     assert (tmp_path / "a.png").stat().st_size > 0
 
 
@@ -154,11 +160,11 @@ def test_single_seed_and_single_T(inputs, tmp_path):
     ("name", "column"), [("fig1", "w2"), ("figF", "jsm"), ("fig4a", "L_exact")]
 )
 def test_missing_column_names_file_and_column(inputs, tmp_path, name, column):
-    src = inputs[name][0]
-    bad = tmp_path / Path(src).name
-    pd.read_csv(src).drop(columns=[column]).to_csv(bad, index=False)
+    ((table, files),) = inputs[name].items()
+    bad = tmp_path / Path(files[0]).name
+    pd.read_csv(files[0]).drop(columns=[column]).to_csv(bad, index=False)
     with pytest.raises(CorruptFileError, match=rf"{bad.name}.*{column}") as err:
-        draw(name, [bad, *inputs[name][1:]], [tmp_path / "x.png"], dpi=30, maximize_epochs=3)
+        draw(name, {table: [bad, *files[1:]]}, [tmp_path / "x.png"], dpi=30, maximize_epochs=3)
     assert isinstance(err.value, ValueError)
     assert str(bad) in str(err.value)
     assert not (tmp_path / "x.png").exists()
@@ -167,7 +173,11 @@ def test_missing_column_names_file_and_column(inputs, tmp_path, name, column):
 def test_bad_arguments(inputs, tmp_path):
     with pytest.raises(ValueError, match="name: unknown figure 'fig9'"):
         draw("fig9", inputs["fig1"], [tmp_path / "x.png"])
-    with pytest.raises(ValueError, match="no lipschitz table"):
+    with pytest.raises(ValueError, match="fig4a: no lipschitz input"):
         draw("fig4a", inputs["fig4b"], [tmp_path / "x.png"])
-    with pytest.raises(ValueError, match=r"no samples\.npz"):
+    with pytest.raises(ValueError, match="fig2: no samples input"):
         draw("fig2", inputs["fig1"], [tmp_path / "x.png"], dpi=30, maximize_epochs=3)
+    with pytest.raises(ValueError, match="2 samples files for 1 data sets"):
+        draw("fig2", inputs["fig2"], [tmp_path / "x.png"], sample_datasets=["moons"])
+    with pytest.raises(ValueError, match="samples: none for data set"):
+        draw("fig2", inputs["fig2"], [tmp_path / "x.png"], sample_datasets=["moons", "moons"])

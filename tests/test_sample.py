@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from scorew2.model import ScoreNet
-from scorew2.sample import Samples, ancestral_sample, make_prior, noise_to_step
+from scorew2.sample import Samples, ancestral_sample, make_prior
 from scorew2.schedule import Schedule, make_schedule
 
 torch.set_num_threads(1)
@@ -42,7 +42,7 @@ def test_exact_gaussian_score_reproduces_the_data():
     s = torch.tensor([0.5, 0.2], dtype=torch.float64)
     n = 40_000
     x_t = make_prior(
-        "normal",
+        "gaussian",
         sched,
         torch.Generator().manual_seed(0),
         n_models=2,
@@ -85,25 +85,21 @@ def test_one_step_update_and_final_noise():
     torch.testing.assert_close(out.x, (x_t - 0.04 / np.sqrt(0.04)) / np.sqrt(0.96))
 
 
-def test_noise_to_step_and_p_T_prior():
+def test_data_prior_is_the_data_noised_to_the_last_step():
     sched = make_schedule("sigmoid", 10, 1e-5, 1e-2)
     data = np.random.default_rng(0).normal(size=(500, 2))
     ab = sched.alpha_bars[-1]
-    x = noise_to_step(data, ab, torch.Generator().manual_seed(3))
     z = torch.randn(500, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    torch.testing.assert_close(x, np.sqrt(ab) * torch.as_tensor(data) + np.sqrt(1 - ab) * z)
-    prior = make_prior("p_T", sched, torch.Generator().manual_seed(3), n_models=3, data=data)
+    x = np.sqrt(ab) * torch.as_tensor(data) + np.sqrt(1 - ab) * z
+    prior = make_prior("data", sched, torch.Generator().manual_seed(3), n_models=3, data=data)
     assert prior.shape == (3, 500, 2) and prior.dtype == torch.float32
     torch.testing.assert_close(prior[2], x.float())
-    torch.testing.assert_close(noise_to_step(data, 1.0, torch.Generator()), torch.as_tensor(data))
-    big = noise_to_step(np.zeros((20_000, 2)), 0.3, torch.Generator().manual_seed(0))
-    assert abs(big.var().item() - 0.7) < 5 * 0.7 * np.sqrt(2 / 40_000)
-    with pytest.raises(ValueError, match="alpha_bar"):
-        noise_to_step(data, 0.0, torch.Generator())
     with pytest.raises(ValueError, match="prior"):
         make_prior("uniform", sched, torch.Generator(), data=data)
     with pytest.raises(ValueError, match="data"):
-        make_prior("p_T", sched, torch.Generator())
+        make_prior("data", sched, torch.Generator())
+    with pytest.raises(ValueError, match="prior"):
+        make_prior("p_T", sched, torch.Generator(), data=data)  # the config's names only
 
 
 @pytest.mark.parametrize("reg", ["none", "spectral_norm"])
@@ -112,7 +108,7 @@ def test_scorenet_batch_sampling_equals_alone_and_restores_mode(reg):
     batch = ScoreNet(10, [1, 2, 3], reg).train()
     alone = ScoreNet(10, [2], reg).eval()
     buffers = {k: v.clone() for k, v in batch.named_buffers()}
-    x_t = make_prior("normal", sched, torch.Generator().manual_seed(0), n_models=3, n=64, dim=2)
+    x_t = make_prior("gaussian", sched, torch.Generator().manual_seed(0), n_models=3, n=64, dim=2)
     out = ancestral_sample(batch, sched, x_t, torch.Generator().manual_seed(9), chunk_size=20)
     one = ancestral_sample(alone, sched, x_t[1:2], torch.Generator().manual_seed(9))
     torch.testing.assert_close(out.x[1:2], one.x, rtol=1e-5, atol=1e-6)

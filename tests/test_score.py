@@ -163,7 +163,7 @@ def cluster_setup():
     rng = np.random.default_rng(4)
     centres = np.array([[-0.5, -0.5], [0.5, 0.5], [0.5, -0.5]])
     data = centres[rng.integers(0, 3, 150)] + 0.1 * rng.standard_normal((150, 2))
-    pts = noised_points(data, SCHED, n_draws=60, seed=5)
+    pts = noised_points(data, SCHED, n_draws=60, generator=torch.Generator().manual_seed(5))
     score = exact_scores(pts.xt, data, SCHED)
     return data, pts, score
 
@@ -176,7 +176,7 @@ def test_noised_points_layout(cluster_setup):
     ab = SCHED.alpha_bars[3]
     ref = math.sqrt(ab) * torch.as_tensor(data)[pts.x0_index] + math.sqrt(1 - ab) * pts.eps[3]
     torch.testing.assert_close(pts.xt[3], ref, rtol=0, atol=1e-15)
-    again = noised_points(data, SCHED, n_draws=60, seed=5)
+    again = noised_points(data, SCHED, n_draws=60, generator=torch.Generator().manual_seed(5))
     assert torch.equal(again.xt, pts.xt)
 
 
@@ -248,7 +248,7 @@ def test_floor_closed_form_for_gaussian_data():
     s2, d = 0.3, 2
     rng = np.random.default_rng(6)
     x0 = math.sqrt(s2) * rng.standard_normal((100_000, d))
-    pts = noised_points(x0, SCHED, n_draws=1, seed=8)
+    pts = noised_points(x0, SCHED, n_draws=1, generator=torch.Generator().manual_seed(8))
     ab = SCHED.alpha_bars
     v = ab * s2 + 1 - ab
     score = -pts.xt / torch.as_tensor(v).view(-1, 1, 1)

@@ -14,6 +14,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from scorew2.runs import KINDS
+
+__all__ = ["SCHEMA_PATH", "load_schema", "validate_config"]
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -51,22 +55,42 @@ def _fill_defaults(node: Any, schema: Mapping[str, Any], root: Mapping[str, Any]
         schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
     if not isinstance(node, dict):
         return
-    for key, sub in schema.get("properties", {}).items():
+    props = schema.get("properties", {})
+    for key, sub in props.items():
         if key not in node and "default" in sub:
             node[key] = copy.deepcopy(sub["default"])
         if key in node:
             _fill_defaults(node[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in node.keys() - props.keys():
+            _fill_defaults(node[key], extra, root)
+
+
+def _with_kinds(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` in which an experiment block named after a kind (``loglog``,
+    ``tsweep``) and without ``kind`` gets that kind: the configs written before kinds existed
+    keep their meaning."""
+    cfg = copy.deepcopy(dict(config))
+    exps = cfg.get("experiments")
+    if isinstance(exps, dict):
+        for name, exp in exps.items():
+            if name in KINDS and isinstance(exp, dict) and "kind" not in exp:
+                # a copy of its own: YAML anchors (or a caller) may share one block by two names
+                exps[name] = {**exp, "kind": name}
+    return cfg
 
 
 def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict:
     """Return a copy of ``config`` with defaults filled in, or raise ``ValueError``.
 
-    Checks, in order: the JSON schema (types, ranges, allowed names, unknown keys), then
+    An experiment named ``loglog`` or ``tsweep`` without ``kind`` is of that kind. Checks, in
+    order: the JSON schema (types, ranges, allowed names, unknown keys), then
     what the schema cannot say: beta_end >= beta_start, maximize_epochs <= epochs, and
     w2_points no larger than any data set it is drawn from.
     """
     schema = load_schema() if schema is None else schema
-    cfg = copy.deepcopy(dict(config))
+    cfg = _with_kinds(config)
     errors = sorted(
         jsonschema.Draft202012Validator(schema).iter_errors(cfg),
         key=lambda e: (len(e.absolute_path), _key(e.absolute_path)),

@@ -1,10 +1,10 @@
-"""Evaluation of a run group's checkpoints: samples, exact W2, J_DSM / J_SM, L_s(t), the bound.
+"""Evaluation of a run group's checkpoints with the network: samples, J_DSM / J_SM, L_s(t).
 
-A run group is the S seeds of one (experiment, data set, regulariser, T); the checkpoints file
-of its training job holds K batched states of every regulariser's seeds, of which the group
-reads its own S models. Every function here evaluates all K x S models at once
-(one batched ScoreNet, model index k * S + s) and returns a tidy table with one row per
-(seed, epoch) or per (seed, epoch, step).
+A run group (``RunGroup``) is the S seeds of one (experiment, data set, regulariser, T) at the
+checkpoints it evaluates, as one batched ScoreNet of K x S models (model k * S + s), with its
+training set, schedule, prior and evaluation seed. Every function here evaluates all its models
+at once and returns a tidy table with one row per (seed, epoch) or per (seed, epoch, step).
+Exact W2 and the bound need no network: they are in ``scorew2.metrics``.
 """
 
 from __future__ import annotations
@@ -18,17 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scorew2.io import load_npz, load_torch, save_torch
-from scorew2.jobs import frame
+from scorew2.checkpoints import Checkpoints, load_checkpoints
+from scorew2.io import load_npz
 from scorew2.lipschitz import jacobian_max_eig, pairs_max_ratio, paper_grid, region_grid
-from scorew2.model import (
-    ScoreNet,
-    model_regularizers,
-    regularizer_slices,
-    regularizer_state,
-    select_state,
-    stack_states,
-)
+from scorew2.model import ScoreNet, select_state
+from scorew2.runs import GroupId, frame
 from scorew2.sample import ancestral_sample, make_prior
 from scorew2.schedule import Schedule, make_schedule
 from scorew2.score import (
@@ -38,91 +32,80 @@ from scorew2.score import (
     scores_and_floor,
     sm_terms,
 )
-from scorew2.train import TrainResult
+from scorew2.streams import numpy_rng, torch_generator
 
-# Points per model per forward pass when evaluating K x S models at once: small enough that the
-# (models, points, hidden) activations stay in cache (measured on 300 models: 256 was 2.4x
-# faster than 4096; 128 another 1.25x faster than 256 for the L_s Jacobians, the same for
-# sampling and the losses).
+__all__ = [
+    "EVAL_CHUNK",
+    "RunGroup",
+    "job_group",
+    "lipschitz_group",
+    "load_group",
+    "loss_group",
+    "sample_group",
+]
+
+#: Points per model per forward pass when evaluating many models at once: the (models,
+#: points, hidden) activations stay in cache (benchmarks/README.md).
 EVAL_CHUNK = 128
-# Models per pass of the loss step: its (models, T, N, d) float64 predictions stay ~100 MB.
+#: Models per pass of the loss step: its (models, T, N, d) float64 predictions stay ~100 MB.
 LOSS_MODELS = 16
-CHECKPOINT_KEYS = ("epochs", "states", "seeds", "regularizer", "n_steps", "hidden")
 
 
 @dataclass(frozen=True)
-class Checkpoints:
-    """The checkpoints of a run group as one batched model of K' x S models."""
+class RunGroup:
+    """What every evaluation step of a run group works on.
 
-    model: ScoreNet
-    seeds: np.ndarray  # (M,) seed of each model
-    epochs: np.ndarray  # (M,) checkpoint epoch of each model
+    Attributes
+    ----------
+    id : GroupId
+        (experiment, data set, regulariser, T): the identity columns of its tables.
+    checkpoints : Checkpoints
+        Its models at the evaluated checkpoints.
+    train : np.ndarray of shape (N, d)
+        The training set p0.
+    schedule : Schedule
+    prior : {"data", "gaussian"}
+        The sampler's start q_T: p_T itself, or N(0, I).
+    seed : int
+        The evaluation seed; every random draw has its own stream of it (``scorew2.streams``).
+    """
 
+    id: GroupId
+    checkpoints: Checkpoints
+    train: np.ndarray
+    schedule: Schedule
+    prior: str
+    seed: int
 
-def save_checkpoints(result: TrainResult, path: str | os.PathLike[str]) -> None:
-    """Write a training job's checkpoints (every model's weights at every checkpoint epoch;
-    ``regularizer``: one name, or one per model for a mixed batch)."""
-    save_torch(
-        {
-            "epochs": list(result.epochs),
-            "states": result.states,
-            "seeds": [int(s) for s in result.seeds],
-            "regularizer": result.regularizer,
-            "n_steps": result.n_steps,
-            "hidden": result.config["hidden"],
-            "loss_history": result.loss_history,
-        },
-        path,
-    )
+    @property
+    def model(self) -> ScoreNet:
+        return self.checkpoints.model
 
-
-def load_checkpoints(
-    path: str | os.PathLike[str], which: str = "all", regularizer: str | None = None
-) -> Checkpoints:
-    """Read a checkpoints file written by the train rule: the models of ``regularizer`` (of
-    every model when None: a file of one regulariser); ``which``: "all" or "final"."""
-    ck = load_torch(path, required=CHECKPOINT_KEYS)
-    epochs = [int(e) for e in ck["epochs"]]
-    states = list(ck["states"])
-    if which == "final":
-        epochs, states = epochs[-1:], states[-1:]
-    elif which != "all":
-        raise ValueError(f"which: expected 'all' or 'final', got {which!r}")
-    seeds = [int(s) for s in ck["seeds"]]
-    regs = model_regularizers(ck["regularizer"], len(seeds))
-    if regularizer is None:
-        if len(set(regs)) > 1:
-            raise ValueError(
-                f"{path}: holds the models of several regularizers {sorted(set(regs))}; "
-                "name one (regularizer=...)"
-            )
-        regularizer = regs[0]
-    try:
-        states = [regularizer_state(st, regs, regularizer) for st in states]
-        seeds = seeds[regularizer_slices(regs)[regularizer]]
-        model = ScoreNet.from_state(
-            stack_states(states), ck["n_steps"], regularizer, hidden=ck["hidden"]
-        )
-    except ValueError as err:
-        raise ValueError(f"{path}: checkpoints do not fit the network ({err})") from err
-    model.eval()
-    S = len(seeds)
-    return Checkpoints(
-        model=model,
-        seeds=np.tile(np.asarray(seeds), len(epochs)),
-        epochs=np.repeat(np.asarray(epochs), S),
-    )
+    def frame(self, **columns: Any) -> pd.DataFrame:
+        """A table with one row per model: identity columns, seed, epoch, ``columns``."""
+        return frame(self.id, self.checkpoints.seeds, self.checkpoints.epochs, **columns)
 
 
 def load_group(
-    checkpoints: str | os.PathLike[str], data: str | os.PathLike[str], run: Mapping[str, Any]
-) -> tuple[Checkpoints, np.ndarray, Schedule]:
-    """What every evaluation step of a run group reads: its checkpoints (its regulariser's
-    models, at the epochs that ``run`` evaluates, "all" or "final"), the training set p0, and
-    the noise schedule."""
-    ck = load_checkpoints(checkpoints, run["checkpoints"], run["regularizer"])
+    group: GroupId,
+    checkpoints: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    run: Mapping[str, Any],
+    seed: int,
+) -> RunGroup:
+    """Read a run group: its regulariser's models at the epochs ``run["checkpoints"]`` names
+    ("all" or "final"), the training set, the schedule ``run["schedule"]`` and the prior."""
+    ck = load_checkpoints(checkpoints, run["checkpoints"], group.regularizer)
     train = load_npz(data, required=("train",))["train"]
-    return ck, train, make_schedule(**run["schedule"])
+    schedule = make_schedule(**run["schedule"])
+    return RunGroup(group, ck, train, schedule, run["prior"], int(seed))
+
+
+def job_group(smk: Any) -> RunGroup:
+    """The run group of a Snakemake evaluation job: its wildcards name the group, its inputs
+    ``checkpoints`` and ``data`` and its params ``run`` and ``seed`` say what to read."""
+    gid = GroupId.from_wildcards(smk.wildcards)
+    return load_group(gid, smk.input.checkpoints, smk.input.data, smk.params.run, smk.params.seed)
 
 
 def _eps(
@@ -139,24 +122,35 @@ def _eps(
     return torch.cat(out, dim=1)
 
 
-def sample_group(
-    ck: Checkpoints, train: np.ndarray, schedule: Schedule, prior: str, n_points: int, seed: int
-) -> dict[str, np.ndarray]:
-    """Samples q0 of every model, started from q_T = p_T or from N(0, I).
+def _subset(train: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` distinct training points drawn by ``rng``, in data order."""
+    return train[np.sort(rng.choice(len(train), size=min(n, len(train)), replace=False))]
 
-    ``ref`` is a seeded subset of ``n_points`` training points (the p0 that W2 compares with).
-    ``pT`` is ``ref`` noised to step T (one draw). With prior "data" the sampler starts from
-    those very points (q_T = p_T); with prior "gaussian" from one N(0, I) draw ``xT``. Every
-    model gets the same starting points and the same sampler noise (common random numbers),
-    so differences between checkpoints are not evaluation noise.
+
+def sample_group(group: RunGroup, n_points: int) -> dict[str, np.ndarray]:
+    """Samples q0 of every model, from q_T = p_T or from N(0, I).
+
+    ``ref`` is a seeded subset of ``n_points`` training points (the p0 that W2 compares with),
+    ``pT`` is ``ref`` noised to step T (one draw) and the sampler starts from p_T itself
+    (prior "data") or from one N(0, I) draw ``xT`` (prior "gaussian"). Every model gets the
+    same starting points and the same sampler noise (common random numbers), so differences
+    between checkpoints are not evaluation noise.
+
+    Raises
+    ------
+    FloatingPointError
+        A model produced non-finite samples (its seed and epoch are named).
     """
-    rng = np.random.default_rng(seed)
-    ref = train[np.sort(rng.choice(len(train), size=n_points, replace=False))]
-    gen = torch.Generator().manual_seed(seed)
+    ck = group.checkpoints
+    ref = _subset(group.train, n_points, numpy_rng(group.seed, "reference"))
+    gen = torch_generator(group.seed, "sampling")
     M = ck.model.n_models
-    pT = make_prior("p_T", schedule, gen, n_models=M, data=ref)
-    xT = pT if prior == "data" else make_prior("normal", schedule, gen, n_models=M, data=ref)
-    out = ancestral_sample(ck.model, schedule, xT, gen, chunk_size=EVAL_CHUNK)
+    pT = make_prior("data", group.schedule, gen, n_models=M, data=ref)
+    if group.prior == "data":  # q_T = p_T: the sampler starts from those very points
+        xT = pT
+    else:
+        xT = make_prior("gaussian", group.schedule, gen, n_models=M, data=ref)
+    out = ancestral_sample(ck.model, group.schedule, xT, gen, chunk_size=EVAL_CHUNK)
     bad = out.n_nonfinite > 0
     if bad.any():
         m = int(torch.nonzero(bad)[0])
@@ -165,7 +159,7 @@ def sample_group(
             f"{ck.seeds[m]} at epoch {ck.epochs[m]}; W2 would be meaningless"
         )
     res = {"samples": out.x.numpy(), "seeds": ck.seeds, "epochs": ck.epochs, "ref": ref}
-    if prior == "gaussian":
+    if group.prior == "gaussian":
         res["pT"], res["xT"] = pT[0].numpy(), xT[0].numpy()
     return res
 
@@ -182,41 +176,31 @@ def _model_chunks(model: ScoreNet, size: int) -> Iterator[ScoreNet]:
         yield sub.eval()
 
 
-def loss_group(
-    meta: Mapping[str, Any],
-    ck: Checkpoints,
-    train: np.ndarray,
-    schedule: Schedule,
-    draws: int,
-    seed: int,
-) -> pd.DataFrame:
+def loss_group(group: RunGroup, draws: int) -> pd.DataFrame:
     """J_DSM and J_SM of every model on shared noised points, and the DSM floor.
 
-    Every training point is noised ``draws`` times at every step (scorew2.score.noised_points),
-    so the expectation over the empirical p0 is exact and only the noise is Monte Carlo; the
-    same points serve every model, so differences between checkpoints are not noise.
-    J_DSM = 1/2 sum_i b_i/(1-abar_i) E|eps_theta - eps|^2; J_SM = 1/2 sum_i b_i E|s_theta - s*|^2
-    with the exact score s* of the noised empirical data (PAPER section 2). gap_se: the Monte
-    Carlo standard error of the estimate of J_DSM - J_SM (which equals dsm_floor in expectation
-    for every theta, Theorem 2), so J_SM <= J_DSM is judged within sampling error.
+    J_DSM = 1/2 sum_i b_i/(1-abar_i) E|eps_theta - eps|^2 and J_SM = 1/2 sum_i b_i
+    E|s_theta - s*|^2 with the exact score s* of the noised empirical data (docs/paper.md 2).
+    Every training point is noised ``draws`` times at every step (``noised_points``), so the
+    expectation over the empirical p0 is exact and only the noise is Monte Carlo; the same
+    points serve every model. ``gap_se`` is the Monte Carlo standard error of the estimate of
+    J_DSM - J_SM (which equals ``dsm_floor`` in expectation for every theta, Theorem 2).
     """
-    pts = noised_points(train, schedule, draws, seed)
+    sch = group.schedule
+    pts = noised_points(group.train, sch, draws, torch_generator(group.seed, "losses"))
     T, m, d = pts.xt.shape
-    true, floor = scores_and_floor(pts.xt, train, schedule)
+    true, floor = scores_and_floor(pts.xt, group.train, sch)
     steps = torch.arange(T).repeat_interleave(m)
     jd, js, se = [], [], []
-    for sub in _model_chunks(ck.model, LOSS_MODELS):  # bounds memory: (models, T, m, d) floats
+    for sub in _model_chunks(group.model, LOSS_MODELS):  # bounds memory: (models, T, m, d)
         eps_pred = _eps(sub, pts.xt.reshape(T * m, d), steps).double()
         eps_pred = eps_pred.reshape(sub.n_models, T, m, d)
-        a, c = dsm_terms(eps_pred, pts.eps, schedule), sm_terms(eps_pred, true, schedule)
+        a, c = dsm_terms(eps_pred, pts.eps, sch), sm_terms(eps_pred, true, sch)
         jd.append(a.mean(-1).sum(-1).numpy())
         js.append(c.mean(-1).sum(-1).numpy())
         # standard error of J_DSM - J_SM over the m points (each point's terms summed over steps)
         se.append(((a - c).sum(-2).std(-1) / np.sqrt(m)).numpy())
-    return frame(
-        meta,
-        ck.seeds,
-        ck.epochs,
+    return group.frame(
         jdsm=np.concatenate(jd),
         jsm=np.concatenate(js),
         gap_se=np.concatenate(se),
@@ -224,64 +208,71 @@ def loss_group(
     )
 
 
-def lipschitz_group(
-    meta: Mapping[str, Any],
-    ck: Checkpoints,
-    train: np.ndarray,
-    schedule: Schedule,
-    grid: int,
-    seed: int,
-    prior: str,
-    n_paths: int,
-) -> pd.DataFrame:
+def _sampler_states(group: RunGroup, n_paths: int) -> torch.Tensor:
+    """The states x_i (T, M, n_paths, d) of every model's own sampler, from the prior."""
+    start = _subset(group.train, n_paths, numpy_rng(group.seed, "path_starts"))
+    gen = torch_generator(group.seed, "paths")
+    xT = make_prior(group.prior, group.schedule, gen, n_models=group.model.n_models, data=start)
+    return ancestral_sample(
+        group.model, group.schedule, xT, gen, chunk_size=EVAL_CHUNK, keep_path=True
+    ).path
+
+
+def _step_estimates(
+    group: RunGroup, i: int, region: torch.Tensor, on_path: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """L_grid, L_path, L_paper (each (M,)) and L_exact at step i (see ``lipschitz_group``)."""
+    model, M, sch = group.model, group.model.n_models, group.schedule
+
+    def field(x: torch.Tensor) -> torch.Tensor:
+        t = torch.full(x.shape[:2], i, dtype=torch.long)
+        return sch.eps_to_score(model(x.float(), t).double(), i)
+
+    L_grid = jacobian_max_eig(field, region, n_fields=M, chunk_size=EVAL_CHUNK).numpy()
+    # chains that left float range carry no information: stand them on a region point
+    on_path = on_path.double()
+    on_path[~torch.isfinite(on_path).all(-1)] = region[0]
+    L_path = jacobian_max_eig(field, on_path, chunk_size=EVAL_CHUNK).numpy()
+    pg = paper_grid()
+    with torch.no_grad():
+        vals = field(pg.expand(M, -1, -1))
+    L_paper = np.array([pairs_max_ratio(v, pg) for v in vals])
+    eigs = empirical_score_jacobian_eigs(region, group.train, float(sch.alpha_bars[i]))
+    return L_grid, L_path, L_paper, float(eigs.max())
+
+
+def lipschitz_group(group: RunGroup, grid: int, n_paths: int) -> pd.DataFrame:
     """One-sided Lipschitz estimates L_s(i) of every model's score at every step i.
 
     Each is a max of lambda_max of the symmetric part of the Jacobian of s_theta(., i) =
     -eps_theta(., i) / sqrt(1 - abar_i) over a point set:
+
     - L_grid: a ``grid`` x ``grid`` lattice covering the bounding box of the training points
-      noised to step i (one draw, ``seed``): where p_i lives;
-    - L_path: the states x_i of the model's own sampler (``n_paths`` chains from ``prior``,
-      the experiment's q_T): where q_i lives, which for a bad model is far from the data;
-    - L_s = max(L_grid, L_path): the estimate the bound uses (the theorem needs the sup over
-      the space that both processes visit).
-    - L_paper: the authors' estimator, max over pairs of the 10 x 10 grid on [0, 0.9]^2.
+      noised to step i (one draw): where p_i lives;
+    - L_path: the states x_i of the model's own sampler (``n_paths`` chains from the prior):
+      where q_i lives, which for a bad model is far from the data;
+    - L_s = max(L_grid, L_path): the estimate the bound uses;
+    - L_paper: the authors' estimator, max over pairs of the 10 x 10 grid on [0, 0.9]^2;
     - L_exact: L_grid's estimator applied to the exact score of the noised training set.
-    All are LOWER estimates of the sup over the plane (PAPER section 3): not certified.
+
+    All are LOWER estimates of the sup over the plane (docs/paper.md 3): not certified.
     """
-    pts = noised_points(train, schedule, 1, seed)
-    model, M = ck.model, ck.model.n_models
-    rng = np.random.default_rng(seed)
-    start = train[np.sort(rng.choice(len(train), size=min(n_paths, len(train)), replace=False))]
-    gen = torch.Generator().manual_seed(seed)
-    kind = "p_T" if prior == "data" else "normal"
-    xT = make_prior(kind, schedule, gen, n_models=M, data=start)
-    paths = ancestral_sample(model, schedule, xT, gen, chunk_size=EVAL_CHUNK, keep_path=True).path
-    pg = paper_grid()
-    L_grid, L_path, L_paper = (np.empty((M, schedule.T)) for _ in range(3))
-    L_exact = np.empty(schedule.T)
-    for i in range(schedule.T):
-        inv_sd = 1.0 / float(np.sqrt(1.0 - schedule.alpha_bars[i]))
+    sch, M = group.schedule, group.model.n_models
+    pts = noised_points(group.train, sch, 1, torch_generator(group.seed, "lipschitz_region"))
+    paths = _sampler_states(group, n_paths)
+    L_grid, L_path, L_paper = (np.empty((M, sch.T)) for _ in range(3))
+    L_exact = np.empty(sch.T)
+    for i in range(sch.T):
         region = region_grid(pts.xt[i], grid)
-
-        def field(x: torch.Tensor, i: int = i, inv_sd: float = inv_sd) -> torch.Tensor:
-            t = torch.full(x.shape[:2], i, dtype=torch.long)
-            return -model(x.float(), t).double() * inv_sd
-
-        L_grid[:, i] = jacobian_max_eig(field, region, n_fields=M, chunk_size=EVAL_CHUNK).numpy()
-        # chains that left float range carry no information: stand them on a region point
-        on_path = paths[i].double()
-        on_path[~torch.isfinite(on_path).all(-1)] = region[0]
-        L_path[:, i] = jacobian_max_eig(field, on_path, chunk_size=EVAL_CHUNK).numpy()
-        with torch.no_grad():
-            vals = field(pg.expand(M, -1, -1))
-        L_paper[:, i] = [pairs_max_ratio(v, pg) for v in vals]
-        eigs = empirical_score_jacobian_eigs(region, train, float(schedule.alpha_bars[i]))
-        L_exact[i] = float(eigs.max())
+        L_grid[:, i], L_path[:, i], L_paper[:, i], L_exact[i] = _step_estimates(
+            group, i, region, paths[i]
+        )
+    ck = group.checkpoints
     return frame(
-        meta,
-        np.repeat(ck.seeds, schedule.T),
-        np.repeat(ck.epochs, schedule.T),
-        step=np.tile(np.arange(schedule.T), M),
+        group.id,
+        np.repeat(ck.seeds, sch.T),
+        np.repeat(ck.epochs, sch.T),
+        step=np.tile(np.arange(sch.T), M),
         L_s=np.maximum(L_grid, L_path).reshape(-1),
         L_grid=L_grid.reshape(-1),
         L_path=L_path.reshape(-1),

@@ -20,6 +20,20 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "CorruptFileError",
+    "atomic_open",
+    "atomic_path",
+    "load_csv",
+    "load_npz",
+    "load_torch",
+    "save_csv",
+    "save_json",
+    "save_npz",
+    "save_text",
+    "save_torch",
+]
+
 
 class CorruptFileError(ValueError):
     """A file exists but cannot be read, or does not hold what it should."""
@@ -51,11 +65,15 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
 
 
 def save_torch(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` atomically."""
+    """``torch.save`` atomically; the same object gives the same bytes.
+
+    Saved through a file object, so the archive's record names do not carry the name of the
+    temporary file (with a path, torch names the records after it).
+    """
     import torch  # here, not at the top: numpy-only pipeline steps start faster without it
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_open(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def load_torch(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> dict[str, Any]:

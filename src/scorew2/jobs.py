@@ -1,5 +1,4 @@
-"""Running one pipeline step: its log file, its thread count, and a clear failure; and the
-identity columns of a run group's tables (``group_meta``, ``frame``).
+"""Running one pipeline step: its log file, its thread count, and a clear failure.
 
 A Snakemake ``script:`` calls ``with job(snakemake) as log:``; everything the step logs goes to
 the rule's ``log:`` file, torch uses the rule's ``threads``, and an exception is written to
@@ -17,11 +16,10 @@ import os
 import socket
 import sys
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import pandas as pd
+__all__ = ["job"]
 
 
 @contextlib.contextmanager
@@ -58,26 +56,3 @@ def job(smk: Any) -> Iterator[logging.Logger]:
         raise
     finally:
         handler.close()
-
-
-ID_COLUMNS = ("experiment", "dataset", "regularizer", "T")
-
-
-def frame(
-    meta: Mapping[str, Any], seeds: np.ndarray, epochs: np.ndarray, **columns: Any
-) -> pd.DataFrame:
-    """A table with the group's identity columns, then seed, epoch and ``columns``."""
-    df = pd.DataFrame({"seed": seeds, "epoch": epochs, **columns})
-    for i, key in enumerate(ID_COLUMNS):
-        df.insert(i, key, meta[key])
-    return df
-
-
-def group_meta(wildcards: Any) -> dict[str, Any]:
-    """The identity columns of a run group's tables, from the rule's wildcards."""
-    return {
-        "experiment": wildcards.exp,
-        "dataset": wildcards.dataset,
-        "regularizer": wildcards.reg,
-        "T": int(wildcards.T),
-    }

@@ -7,20 +7,17 @@ bound of Corollary 1 assembled from the W2, loss and Lipschitz tables (scorew2.b
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from scorew2.bound import corollary2_offset, log_bound, log_I, log_intercept, offset
-from scorew2.jobs import ID_COLUMNS, frame
+from scorew2.runs import CHECKPOINT_KEYS, GroupId, frame
 from scorew2.schedule import Schedule
 from scorew2.wasserstein import w2, w2_many
 
 
-def w2_group(
-    meta: Mapping[str, Any], samples: Mapping[str, np.ndarray], fresh: np.ndarray
-) -> pd.DataFrame:
+def w2_group(group: GroupId, samples: Mapping[str, np.ndarray], fresh: np.ndarray) -> pd.DataFrame:
     """Exact W2(p0, q0) per model, the sampling noise floor, and W2(p_T, q_T) for a prior.
 
     w2_floor = W2(ref, an independent draw of the same law, as many points): what a model
@@ -41,7 +38,7 @@ def w2_group(
         w2_T = np.zeros(len(q0))
         w2_prior = np.full(len(q0), np.nan)
     return frame(
-        meta,
+        group,
         samples["seeds"],
         samples["epochs"],
         w2=w2_q0,
@@ -62,7 +59,7 @@ def bound_group(
     log_bound = log(exp(log_intercept) sqrt(J_DSM) + offset); violation: W2 above its bound.
     corollary2_offset = exp(sum_i b_i L_s(i)) W2(p0, N(0, I)) (Corollary 2).
     """
-    keys = [*ID_COLUMNS, "seed", "epoch"]
+    keys = list(CHECKPOINT_KEYS)
     wide = lips.pivot_table(index=keys, columns="step", values=["L_s", "L_paper"])
     L = wide["L_s"].sort_index(axis=1).to_numpy()
     Lp = wide["L_paper"].sort_index(axis=1).to_numpy()

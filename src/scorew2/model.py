@@ -39,8 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from scorew2._checks import check_choice
+from scorew2.runs import REGULARIZERS
+from scorew2.schedule import Schedule
 
-REGULARIZERS = ("none", "spectral_norm", "weight_clip")
 INITS = ("torch", "xavier")
 _SN_EPS = 1e-12
 _SN_INIT_ITERS = 15
@@ -82,6 +83,34 @@ def regularizer_slices(regularizers: Sequence[str]) -> dict[str, slice]:
 def _layer_dims(dim: int, hidden: int) -> list[tuple[int, int]]:
     """(in, out) of the four linear layers."""
     return [(dim, hidden), (hidden, hidden), (hidden, hidden), (hidden, dim)]
+
+
+def _row_layout(
+    n_steps: int, dims: Sequence[tuple[int, int]], hidden: int
+) -> tuple[dict[str, tuple[int, tuple[int, ...]]], int, int]:
+    """Where each parameter lives in one model's row of ``flat``: name -> (offset, shape).
+
+    The row holds the gates (T, 3, H), then W_l (out, in) and c_l (out) per layer, padded to
+    a multiple of 3H so that ``flat.view(-1, 3H)`` holds the gate rows: gate (m, t) is row
+    m * gate_rows + t (one index_select gathers every gate). Returns the layout, the row
+    length and gate_rows.
+    """
+    layout: dict[str, tuple[int, tuple[int, ...]]] = {}
+    off = 0
+
+    def add(name: str, shape: tuple[int, ...]) -> None:
+        nonlocal off
+        layout[name] = (off, shape)
+        off += math.prod(shape)
+
+    add("gamma", (n_steps, N_GATED, hidden))
+    for i, (fi, fo) in enumerate(dims, start=1):
+        add(f"W{i}", (fo, fi))
+        add(f"c{i}", (fo,))
+    row = N_GATED * hidden
+    if off % row:
+        add("pad", (row - off % row,))
+    return layout, off, off // row
 
 
 class ScoreNet(nn.Module):
@@ -143,28 +172,10 @@ class ScoreNet(nn.Module):
         self.init_kind = init
         self.dims = _layer_dims(self.dim, self.hidden)
 
-        # layout of one model's row: gates (T, 3, H), then W_l (out, in), c_l (out) per layer
-        layout: dict[str, tuple[int, tuple[int, ...]]] = {}
-        off = 0
-
-        def add(name: str, shape: tuple[int, ...]) -> None:
-            nonlocal off
-            layout[name] = (off, shape)
-            off += math.prod(shape)
-
-        add("gamma", (self.n_steps, N_GATED, self.hidden))
-        for i, (fi, fo) in enumerate(self.dims, start=1):
-            add(f"W{i}", (fo, fi))
-            add(f"c{i}", (fo,))
-        # pad the row to a multiple of 3H so that flat.view(-1, 3H) holds the gate rows:
-        # gate (m, t) is row m * gate_rows + t (one index_select gathers every gate)
-        row = N_GATED * self.hidden
-        if off % row:
-            add("pad", (row - off % row,))
-        self.gate_rows = off // row
-        self.layout = layout
-        self.n_params = off
-        self.flat = nn.Parameter(torch.zeros(m, off))
+        self.layout, self.n_params, self.gate_rows = _row_layout(
+            self.n_steps, self.dims, self.hidden
+        )
+        self.flat = nn.Parameter(torch.zeros(m, self.n_params))
         if self.sn is not None:  # u, v of the spectral_norm models only
             n_sn = self.sn.stop - self.sn.start
             for i, (fi, fo) in enumerate(self.dims, start=1):
@@ -404,6 +415,28 @@ class ScoreNet(nn.Module):
         g = rows.index_select(0, self._gate_index(t) if index is None else index)
         return g.view(t.shape[0], t.shape[1], N_GATED, self.hidden)
 
+    def _layers(
+        self,
+        x: torch.Tensor,
+        ws: Sequence[torch.Tensor],
+        p: dict[str, torch.Tensor],
+        g: torch.Tensor,
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
+        """The network on x (M, B, d) with weights ``ws``, biases ``p`` and gates ``g``.
+
+        h_0 = x; a_l = h_{l-1} W_l^T + c_l, z_l = a_l * gamma_l[t], h_l = act(z_l) (l = 1..3);
+        out = h_3 W_4^T + c_4. Returns out, the (a_l, z_l) and the h_l (what the hand-written
+        backward needs); autograd differentiates it as it is.
+        """
+        hs, pre = [x], []
+        for i in range(1, N_GATED + 1):
+            a = torch.baddbmm(p[_C[i - 1]].unsqueeze(1), hs[-1], ws[i - 1].transpose(1, 2))
+            z = a * g[:, :, i - 1]
+            pre.append((a, z))
+            hs.append(self._activate(z))
+        out = torch.baddbmm(p["c4"].unsqueeze(1), hs[-1], ws[3].transpose(1, 2))
+        return out, pre, hs
+
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """eps_theta(x, t) for each model: x (M, B, d) float, t (M, B) int64 -> (M, B, d).
 
@@ -412,25 +445,31 @@ class ScoreNet(nn.Module):
         """
         self._check_inputs(x, t)
         x = x.to(self.flat.dtype)
-        p = self.params()
-        ws = self.effective_weights()
         g = self._gates(self.flat, t.long())
-        h = x
-        for i in range(1, N_GATED + 1):
-            a = torch.baddbmm(p[f"c{i}"].unsqueeze(1), h, ws[i - 1].transpose(1, 2))
-            h = self._activate(a * g[:, :, i - 1])
-        return torch.baddbmm(p["c4"].unsqueeze(1), h, ws[3].transpose(1, 2))
+        return self._layers(x, self.effective_weights(), self.params(), g)[0]
 
-    def score(self, x: torch.Tensor, t: torch.Tensor, alpha_bars: Any) -> torch.Tensor:
-        """s_theta(x, t) = -eps_theta(x, t) / sqrt(1 - abar_t)  (PAPER section 1)."""
-        abar = torch.as_tensor(np.asarray(alpha_bars), dtype=torch.float64)
-        if abar.ndim != 1 or abar.numel() != self.n_steps:
-            raise ValueError(f"alpha_bars: expected {self.n_steps} values, got {tuple(abar.shape)}")
-        eps = self(x, t)
-        scale = torch.sqrt(1.0 - abar).to(device=eps.device, dtype=eps.dtype)
-        return -eps / scale[t.long()].unsqueeze(-1)
+    def score(self, x: torch.Tensor, t: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+        """s_theta(x, t) = -eps_theta(x, t) / sqrt(1 - abar_t)  (``Schedule.eps_to_score``)."""
+        if schedule.T != self.n_steps:
+            raise ValueError(f"schedule: T = {schedule.T}, the network has {self.n_steps} steps")
+        return schedule.eps_to_score(self(x, t), t)
 
     # ------------------------------------------------------------------ training kernel
+    def _kernel_weights(
+        self, raw: list[torch.Tensor]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """The training forward's weights: one power iteration per spectral_norm layer, then
+        W_sn = W / sigma with sigma = u^T W v at the new u, v (``_power_iteration`` gives it
+        without another product). Returns the weights, the sigmas and the W_sn (empty lists
+        without spectral_norm)."""
+        if self.sn is None:
+            return raw, [], []
+        sig, w_sns = [], []
+        for i, w in enumerate(raw, start=1):
+            sig.append(self._power_iteration(i, w[self.sn]))
+            w_sns.append(w[self.sn] / sig[-1])
+        return [self._with_sn(w, w_sn) for w, w_sn in zip(raw, w_sns, strict=True)], sig, w_sns
+
     def dsm_loss_and_grad(
         self,
         xt: torch.Tensor,
@@ -449,70 +488,74 @@ class ScoreNet(nn.Module):
         """
         if self.flat.grad is None:
             self.flat.grad = torch.zeros_like(self.flat)
-        grad = self.flat.grad
-        m, b, _ = xt.shape
+        b = xt.shape[1]
         with torch.no_grad():
-            p, gp, base = self._kernel_views(grad)
-            sn = self.sn
-            raw = [p[k] for k in _W]
-            if sn is not None:
-                sig, w_sns = [], []
-                for i, w in enumerate(raw, start=1):
-                    sig.append(self._power_iteration(i, w[sn]))
-                    w_sns.append(w[sn] / sig[-1])
-                ws = [self._with_sn(w, w_sn) for w, w_sn in zip(raw, w_sns, strict=True)]
-            else:
-                ws = raw
+            p, gp, base = self._kernel_views(self.flat.grad)
+            ws, sig, w_sns = self._kernel_weights([p[k] for k in _W])
             gate_rows = self._gate_index(t, base)
             g = self._gates(self.flat, t, gate_rows)
-            hs = [xt]
-            pre = []  # (a, z) per gated layer
-            for i in range(1, N_GATED + 1):
-                a = torch.baddbmm(p[_C[i - 1]].unsqueeze(1), hs[-1], ws[i - 1].transpose(1, 2))
-                z = a * g[:, :, i - 1]
-                pre.append((a, z))
-                hs.append(self._activate(z))
-            out = torch.baddbmm(p["c4"].unsqueeze(1), hs[-1], ws[3].transpose(1, 2))
+            out, pre, hs = self._layers(xt, ws, p, g)
             diff = out.sub_(eps)
-            sq = diff.square().sum(dim=2)
-            losses = (sq * weight).mean(dim=1)
+            losses = (diff.square().sum(dim=2) * weight).mean(dim=1)
             # d loss / d out = sign * 2 w (out - eps) / B
             dout = diff.mul_((weight * (2.0 * sign / b)).unsqueeze(-1))
-            dws = [None] * 4
-            dws[3] = torch.bmm(dout.transpose(1, 2), hs[3])
-            gp["c4"].copy_(dout.sum(dim=1))
-            dh = torch.bmm(dout, ws[3])
-            dg = torch.empty(m, b, N_GATED, self.hidden, dtype=xt.dtype, device=xt.device)
-            for i in range(N_GATED, 0, -1):
-                a, z = pre[i - 1]
-                dz = self._act_backward_(dh, z)
-                torch.mul(dz, a, out=dg[:, :, i - 1])
-                da = dz.mul_(g[:, :, i - 1])
-                if i == 1:  # (H x B)(B x d) is slow in bmm; (d x B)(B x H) then transpose
-                    dws[0] = torch.bmm(hs[0].transpose(1, 2), da).transpose(1, 2)
-                else:
-                    dws[i - 1] = torch.bmm(da.transpose(1, 2), hs[i - 1])
-                gp[_C[i - 1]].copy_(da.sum(dim=1))
-                if i > 1:
-                    dh = torch.bmm(da, ws[i - 1])
+            dws, dg = self._backward(dout, pre, hs, ws, g, gp)
             for i in range(1, 5):
-                dw = dws[i - 1]
-                if sn is not None:
-                    # W_sn = W / sigma, sigma = u^T W v:  dW = (G - <G, W_sn> u v^T) / sigma
-                    u, v = self._sn_vectors(i)
-                    g_sn = dw[sn]
-                    inner = (g_sn * w_sns[i - 1]).sum(dim=(1, 2)).view(-1, 1, 1)
-                    g_sn = (g_sn - inner * (u.unsqueeze(2) * v.unsqueeze(1))) / sig[i - 1]
-                    if g_sn.shape[0] == m:
-                        dw = g_sn
-                    else:
-                        dw[sn] = g_sn
-                gp[_W[i - 1]].copy_(dw)
+                gp[_W[i - 1]].copy_(self._sn_grad(i, dws[i - 1], sig, w_sns))
             gp["gamma"].zero_()
-            grad.view(-1, N_GATED * self.hidden).index_add_(
-                0, gate_rows, dg.view(m * b, N_GATED * self.hidden)
-            )
+            rows = N_GATED * self.hidden
+            self.flat.grad.view(-1, rows).index_add_(0, gate_rows, dg.view(-1, rows))
         return losses
+
+    def _backward(
+        self,
+        dout: torch.Tensor,
+        pre: list[tuple[torch.Tensor, torch.Tensor]],
+        hs: list[torch.Tensor],
+        ws: list[torch.Tensor],
+        g: torch.Tensor,
+        gp: dict[str, torch.Tensor],
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Back-propagate d loss / d out through ``_layers``: writes the bias gradients into
+        ``gp`` and returns the weight gradients dL/dW_l (of the effective weights) and the gate
+        gradients dL/dgamma[t] (M, B, 3, H)."""
+        m, b, _ = dout.shape
+        dws: list[torch.Tensor] = [dout] * 4
+        dws[3] = torch.bmm(dout.transpose(1, 2), hs[3])
+        gp["c4"].copy_(dout.sum(dim=1))
+        dh = torch.bmm(dout, ws[3])
+        dg = torch.empty(m, b, N_GATED, self.hidden, dtype=dout.dtype, device=dout.device)
+        for i in range(N_GATED, 0, -1):
+            a, z = pre[i - 1]
+            dz = self._act_backward_(dh, z)
+            torch.mul(dz, a, out=dg[:, :, i - 1])
+            da = dz.mul_(g[:, :, i - 1])
+            if i == 1:  # (H x B)(B x d) is slow in bmm; (d x B)(B x H) then transpose
+                dws[0] = torch.bmm(hs[0].transpose(1, 2), da).transpose(1, 2)
+            else:
+                dws[i - 1] = torch.bmm(da.transpose(1, 2), hs[i - 1])
+            gp[_C[i - 1]].copy_(da.sum(dim=1))
+            if i > 1:
+                dh = torch.bmm(da, ws[i - 1])
+        return dws, dg
+
+    def _sn_grad(
+        self, i: int, dw: torch.Tensor, sig: list[torch.Tensor], w_sns: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """dL/dW_i from dL/dW_sn for the spectral_norm models (the others pass through).
+
+        W_sn = W / sigma, sigma = u^T W v (u, v constant):  dW = (G - <G, W_sn> u v^T) / sigma.
+        """
+        if self.sn is None:
+            return dw
+        u, v = self._sn_vectors(i)
+        g_sn = dw[self.sn]
+        inner = (g_sn * w_sns[i - 1]).sum(dim=(1, 2)).view(-1, 1, 1)
+        g_sn = (g_sn - inner * (u.unsqueeze(2) * v.unsqueeze(1))) / sig[i - 1]
+        if g_sn.shape[0] == dw.shape[0]:
+            return g_sn
+        dw[self.sn] = g_sn
+        return dw
 
 
 # ---------------------------------------------------------------------- state helpers

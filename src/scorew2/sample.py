@@ -1,4 +1,4 @@
-"""Forward noising and the ancestral sampler (PAPER section 1).
+"""Forward noising and the ancestral sampler (docs/paper.md section 1).
 
 Forward: x_i = sqrt(abar_i) x0 + sqrt(1 - abar_i) z, z ~ N(0, I).
 Ancestral sampler with sigma_i^2 = b_i, for i = T-1 .. 0:
@@ -10,8 +10,9 @@ and also what the authors' notebook does (``p_sample`` always adds sigma_t z, an
 ``p_sample_loop_from_qnoise`` runs it for every i down to 0).  ``final_noise=False`` gives the
 variant without it.
 
-Priors q_T: "p_T" (the data noised to step T-1; the sampler starts from those very points,
-so q_T = p_T, PAPER section 4) and "normal" (N(0, I), Corollary 2).
+Priors q_T (``scorew2.runs.PRIORS``, the config's names): "data" (the data noised to step T-1;
+the sampler starts from those very points, so q_T = p_T, docs/paper.md 4) and "gaussian"
+(N(0, I), Corollary 2).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ import torch
 from torch import nn
 
 from scorew2._checks import as_points, check_choice, to_numpy
+from scorew2.runs import PRIORS
 from scorew2.schedule import Schedule
 
-PRIORS = ("p_T", "normal")
+__all__ = ["Samples", "ancestral_sample", "make_prior"]
+
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -55,19 +58,6 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
     return torch.as_tensor(to_numpy(x, name))
 
 
-def noise_to_step(x0: Any, alpha_bar: float, generator: torch.Generator) -> torch.Tensor:
-    """x = sqrt(abar) x0 + sqrt(1 - abar) z, z ~ N(0, I) from ``generator`` (drawn on the CPU).
-
-    x0: (..., d) array or tensor (numpy gives float64); the result has x0's dtype and device.
-    """
-    x = _as_tensor(x0, "x0")
-    abar = float(alpha_bar)
-    if not 0.0 < abar <= 1.0:
-        raise ValueError(f"alpha_bar: expected a value in (0, 1], got {alpha_bar}")
-    z = torch.randn(tuple(x.shape), generator=generator, dtype=x.dtype).to(x.device)
-    return abar**0.5 * x + (1.0 - abar) ** 0.5 * z
-
-
 def make_prior(
     kind: str,
     schedule: Schedule,
@@ -81,24 +71,25 @@ def make_prior(
 ) -> torch.Tensor:
     """Starting points x_T (n_models, n, d) for the sampler, the same for every model.
 
-    kind "p_T": ``data`` (n, d) noised to the last step T-1 (n = len(data)).
-    kind "normal": N(0, I) draws; n and dim required (or taken from ``data``).
+    kind "data": ``data`` (n, d) noised to the last step T-1 (n = len(data)): q_T = p_T.
+    kind "gaussian": N(0, I) draws; n and dim required (or taken from ``data``).
     """
     check_choice(kind, PRIORS, "prior")
     if n_models < 1:
         raise ValueError(f"n_models: expected >= 1, got {n_models}")
-    if kind == "p_T":
+    if kind == "data":
         if data is None:
-            raise ValueError("data: required for the prior 'p_T'")
+            raise ValueError("data: required for the prior 'data'")
         pts = torch.as_tensor(as_points(data, "data"))
-        x = noise_to_step(pts, float(schedule.alpha_bars[-1]), generator)
+        z = torch.randn(tuple(pts.shape), generator=generator, dtype=pts.dtype)
+        x = schedule.noise(pts, z, schedule.T - 1)
     else:
         if data is not None:
             pts = as_points(data, "data")
             n = pts.shape[0] if n is None else n
             dim = pts.shape[1] if dim is None else dim
         if n is None or dim is None or n < 1 or dim < 1:
-            raise ValueError(f"n and dim: required positive for the prior 'normal' ({n}, {dim})")
+            raise ValueError(f"n and dim: required positive for the prior 'gaussian' ({n}, {dim})")
         x = torch.randn(n, dim, generator=generator, dtype=torch.float64)
     return x.to(dtype).unsqueeze(0).expand(n_models, -1, -1).contiguous()
 

@@ -246,6 +246,11 @@ def _schedule(schedule: Any) -> Schedule:
     return Schedule(to_numpy(schedule, "schedule"))
 
 
+def _all_steps(T: int) -> torch.Tensor:
+    """Step indices 0..T-1 as a (T, 1) tensor: one step per row of a (T, m, d) array."""
+    return torch.arange(T).view(T, 1)
+
+
 def _steps_check(x: torch.Tensor, name: str, T: int) -> None:
     if x.ndim < 3 or x.shape[-3] != T:
         raise ValueError(f"{name}: expected shape (..., T={T}, m, d), got {tuple(x.shape)}")
@@ -263,7 +268,7 @@ def dsm_terms(eps_pred: Any, eps: Any, schedule: Any) -> torch.Tensor:
     e = _as_tensor(eps, "eps", torch.float64)
     _steps_check(ep, "eps_pred", sch.T)
     _steps_check(e, "eps", sch.T)
-    w = torch.as_tensor(sch.betas / (1.0 - sch.alpha_bars), dtype=torch.float64)
+    w = torch.as_tensor(sch.dsm_weight, dtype=torch.float64)
     return 0.5 * (ep - e).square().sum(-1) * w.view(-1, 1)
 
 
@@ -288,8 +293,7 @@ def sm_terms(eps_pred: Any, true_score: Any, schedule: Any) -> torch.Tensor:
     s = _as_tensor(true_score, "true_score", torch.float64)
     _steps_check(ep, "eps_pred", sch.T)
     _steps_check(s, "true_score", sch.T)
-    inv_sd = torch.as_tensor(1.0 / np.sqrt(1.0 - sch.alpha_bars), dtype=torch.float64)
-    s_theta = -ep * inv_sd.view(-1, 1, 1)
+    s_theta = sch.eps_to_score(ep, _all_steps(sch.T))
     b = torch.as_tensor(sch.betas, dtype=torch.float64)
     return 0.5 * (s_theta - s).square().sum(-1) * b.view(-1, 1)
 
@@ -316,8 +320,11 @@ class NoisedPoints(NamedTuple):
     xt: torch.Tensor
 
 
-def noised_points(data: Any, schedule: Any, n_draws: int, seed: int) -> NoisedPoints:
-    """Noise every data point ``n_draws`` times at every step (float64, torch.Generator(seed)).
+def noised_points(
+    data: Any, schedule: Any, n_draws: int, generator: torch.Generator
+) -> NoisedPoints:
+    """Noise every data point ``n_draws`` times at every step (float64, noise from
+    ``generator``).
 
     With every x_n present equally often, the expectation over the empirical p_0 is exact; only
     the Gaussian noise is Monte Carlo.
@@ -328,10 +335,8 @@ def noised_points(data: Any, schedule: Any, n_draws: int, seed: int) -> NoisedPo
         raise ValueError(f"n_draws: expected an integer >= 1, got {n_draws!r}")
     N, d = x0.shape
     idx = torch.arange(N).repeat(int(n_draws))
-    gen = torch.Generator().manual_seed(int(seed))
-    eps = torch.randn((sch.T, idx.numel(), d), generator=gen, dtype=torch.float64)
-    ab = torch.as_tensor(sch.alpha_bars, dtype=torch.float64).view(-1, 1, 1)
-    xt = ab.sqrt() * x0[idx][None] + (1.0 - ab).sqrt() * eps
+    eps = torch.randn((sch.T, idx.numel(), d), generator=generator, dtype=torch.float64)
+    xt = sch.noise(x0[idx][None], eps, _all_steps(sch.T))
     return NoisedPoints(idx, eps, xt)
 
 

@@ -25,10 +25,11 @@ seeds under every regulariser then train as one batch, each model exactly as alo
 
 The total loss is sum_m L_m, so gradients, clipping and AdamW (elementwise) stay per model.
 Randomness: model m's weights come from ``torch.Generator().manual_seed(s_m)`` (see
-``ScoreNet``); its data order, time steps and noise from a second generator seeded with
-``train_seed(s_m)`` (a SeedSequence child of s_m), drawn on the CPU at the start of each epoch in
-the order: permutation (N), t' (n_batches, B // 2 + 1), eps (N, d).  So model m's trajectory does
-not depend on the other models of the batch, nor on the device.
+``ScoreNet``); its data order, time steps and noise from a second generator on the stream
+``scorew2.streams.stream_seed(s_m, "training")`` (a SeedSequence child of s_m), drawn on the
+CPU at the start of each epoch in the order: permutation (N), t' (n_batches, B // 2 + 1),
+eps (N, d). So model m's trajectory does not depend on the other models of the batch, nor on
+the device.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from scorew2.model import (
     stack_states,
 )
 from scorew2.schedule import Schedule
+from scorew2.streams import stream_seed
 
 STATE_FORMAT = "scorew2-train-state"
 STATE_VERSION = 1
@@ -159,12 +161,6 @@ class TrainResult:
             seeds=self.seeds[s],
             regularizer=regularizer,
         )
-
-
-def train_seed(seed: int) -> int:
-    """Seed of model ``seed``'s data-order / time-step / noise generator (SeedSequence child)."""
-    ss = np.random.SeedSequence(entropy=int(seed), spawn_key=(1,))
-    return int(ss.generate_state(1, dtype=np.uint64)[0])
 
 
 def checkpoint_epochs(epochs: int, dense_epochs: int = 20, n_checkpoints: int = 100) -> list[int]:
@@ -292,30 +288,29 @@ def train(
         StateFileError: ``state_path`` exists but is unreadable or belongs to another run.
     """
     cfg = config if config is not None else TrainConfig()
-    if not cfg.flush_denormal:
-        return _train(
-            data, schedule, seeds, regularizer, cfg, state_path, device, stop_at, progress
-        )
-    torch.set_flush_denormal(True)
+    x0, seeds, regularizer = _checked_inputs(data, schedule, seeds, regularizer, cfg, stop_at)
+    if cfg.flush_denormal:
+        torch.set_flush_denormal(True)
     try:
-        return _train(
-            data, schedule, seeds, regularizer, cfg, state_path, device, stop_at, progress
-        )
+        run = _Run(x0, schedule, seeds, regularizer, cfg, resolve_device(device))
+        run.start(Path(state_path) if state_path is not None else None)
+        run.loop(cfg.epochs if stop_at is None else stop_at, progress)
+        return run.result()
     finally:
-        torch.set_flush_denormal(False)
+        if cfg.flush_denormal:
+            torch.set_flush_denormal(False)
 
 
-def _train(
+def _checked_inputs(
     data: Any,
     schedule: Schedule,
     seeds: Sequence[int],
     regularizer: str | Sequence[str],
     cfg: TrainConfig,
-    state_path: str | os.PathLike | None,
-    device: str,
     stop_at: int | None,
-    progress: Callable[[int, np.ndarray], None] | None,
-) -> TrainResult:
+) -> tuple[np.ndarray, list[int], str | list[str]]:
+    """The training set as float64 points, the seeds as ints and the regulariser (a name,
+    or a plain per-model list); ValueError naming the argument otherwise."""
     if not isinstance(schedule, Schedule):
         raise ValueError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
     x0 = as_points(data, "data")
@@ -325,141 +320,183 @@ def _train(
     if any(s < 0 for s in seeds):
         raise ValueError(f"seeds: expected non-negative integers, got {seeds}")
     regs = model_regularizers(regularizer, len(seeds))
-    if not isinstance(regularizer, str):
-        regularizer = regs  # a plain list in the state's identity
     if len(set(zip(regs, seeds, strict=True))) != len(seeds):
         raise ValueError(f"seeds: duplicate seeds {seeds} (regularizers {regs})")
     if stop_at is not None and not 0 <= stop_at <= cfg.epochs:
         raise ValueError(f"stop_at: expected an epoch in [0, {cfg.epochs}], got {stop_at}")
-    dev = resolve_device(device)
-    n, dim = x0.shape
-    T, B, M = schedule.T, cfg.batch_size, len(seeds)
-    ckpt = checkpoint_epochs(cfg.epochs, cfg.dense_epochs, cfg.n_checkpoints)
-    ckpt_set = set(ckpt)
-    identity = {
-        "config": dataclasses.asdict(cfg),
-        "regularizer": regularizer,
-        "seeds": seeds,
-        "betas": [float(b) for b in schedule.betas],
-        "data_sha256": _data_hash(x0),
-        "data_shape": [n, dim],
-    }
+    return x0, seeds, regularizer if isinstance(regularizer, str) else regs
 
-    net = ScoreNet(T, seeds, regularizer, dim=dim, hidden=cfg.hidden, init=cfg.init).to(dev)
-    net.train()
-    clip = "weight_clip" in net.segments
-    opt = torch.optim.AdamW(
-        [net.flat], lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cfg.fused or None
-    )
-    gens = [torch.Generator().manual_seed(train_seed(s)) for s in seeds]
-    epoch = 0
-    saved_epochs: list[int] = []
-    saved_states: list[dict[str, torch.Tensor]] = []
-    history: list[np.ndarray] = []
 
-    path = Path(state_path) if state_path is not None else None
-    if path is not None and path.exists():
-        st = load_state(path)
-        if st.get("identity") != identity:
-            diff = sorted(k for k in identity if st.get("identity", {}).get(k) != identity[k])
+class _Run:
+    """One training run of M models: network, optimiser, generators, checkpoints so far, and
+    the steps of the loop (resume, epoch batches, one step, save)."""
+
+    def __init__(
+        self,
+        x0: np.ndarray,
+        schedule: Schedule,
+        seeds: list[int],
+        regularizer: str | list[str],
+        cfg: TrainConfig,
+        dev: torch.device,
+    ) -> None:
+        self.schedule, self.seeds, self.regularizer, self.cfg = schedule, seeds, regularizer, cfg
+        n, dim = x0.shape
+        self.identity = {
+            "config": dataclasses.asdict(cfg),
+            "regularizer": regularizer,
+            "seeds": seeds,
+            "betas": [float(b) for b in schedule.betas],
+            "data_sha256": _data_hash(x0),
+            "data_shape": [n, dim],
+        }
+        self.net = ScoreNet(
+            schedule.T, seeds, regularizer, dim=dim, hidden=cfg.hidden, init=cfg.init
+        ).to(dev)
+        self.net.train()
+        self.opt = torch.optim.AdamW(
+            [self.net.flat], lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cfg.fused or None
+        )
+        self.gens = [torch.Generator().manual_seed(stream_seed(s, "training")) for s in seeds]
+        self.dev = dev
+        self.data64 = torch.as_tensor(x0, dtype=torch.float64)
+        self.weight = torch.as_tensor(schedule.dsm_weight, dtype=torch.float64) / dim
+        self.epoch = 0
+        self.saved_epochs: list[int] = []
+        self.saved_states: list[dict[str, torch.Tensor]] = []
+        self.history: list[np.ndarray] = []
+        self.path: Path | None = None
+
+    def start(self, path: Path | None) -> None:
+        """Resume from the state file ``path`` if it exists, else checkpoint epoch 0."""
+        self.path = path
+        if path is not None and path.exists():
+            self._resume(load_state(path))
+        if self.epoch == 0 and not self.saved_epochs:
+            self.saved_epochs.append(0)
+            self.saved_states.append(self._snapshot())
+            self._save()
+
+    def _resume(self, st: dict[str, Any]) -> None:
+        if st.get("identity") != self.identity:
+            ident = st.get("identity", {})
+            diff = sorted(k for k in self.identity if ident.get(k) != self.identity[k])
             raise StateFileError(
-                f"state file {path}: belongs to another run (differs in {', '.join(diff)}); "
-                "delete it or use another path"
+                f"state file {self.path}: belongs to another run (differs in "
+                f"{', '.join(diff)}); delete it or use another path"
             )
         try:
-            net.load_state_dict(st["model"])
-            opt.load_state_dict(st["optimizer"])
-            for g, gs in zip(gens, st["generators"], strict=True):
+            self.net.load_state_dict(st["model"])
+            self.opt.load_state_dict(st["optimizer"])
+            for g, gs in zip(self.gens, st["generators"], strict=True):
                 g.set_state(gs)
-            epoch = int(st["epoch"])
-            saved_epochs = [int(e) for e in st["checkpoint_epochs"]]
-            saved_states = list(st["checkpoint_states"])
-            history = [row.numpy() for row in st["loss_history"]]
+            self.epoch = int(st["epoch"])
+            self.saved_epochs = [int(e) for e in st["checkpoint_epochs"]]
+            self.saved_states = list(st["checkpoint_states"])
+            self.history = [row.numpy() for row in st["loss_history"]]
         except (KeyError, RuntimeError, ValueError) as err:
-            raise StateFileError(f"state file {path}: incomplete or inconsistent ({err})") from err
+            raise StateFileError(
+                f"state file {self.path}: incomplete or inconsistent ({err})"
+            ) from err
 
-    def snapshot() -> dict[str, torch.Tensor]:
-        return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.net.state_dict().items()}
 
-    def save() -> None:
-        if path is None:
+    def _save(self) -> None:
+        if self.path is None:
             return
         save_torch(
             {
                 "format": STATE_FORMAT,
                 "version": STATE_VERSION,
-                "identity": identity,
-                "epoch": epoch,
-                "model": snapshot(),
-                "optimizer": opt.state_dict(),
-                "generators": [g.get_state() for g in gens],
-                "checkpoint_epochs": list(saved_epochs),
-                "checkpoint_states": saved_states,
-                "loss_history": torch.as_tensor(np.array(history).reshape(-1, M)),
+                "identity": self.identity,
+                "epoch": self.epoch,
+                "model": self._snapshot(),
+                "optimizer": self.opt.state_dict(),
+                "generators": [g.get_state() for g in self.gens],
+                "checkpoint_epochs": list(self.saved_epochs),
+                "checkpoint_states": self.saved_states,
+                "loss_history": torch.as_tensor(
+                    np.array(self.history).reshape(-1, len(self.seeds))
+                ),
             },
-            path,
+            self.path,
         )
 
-    if epoch == 0 and not saved_epochs:
-        saved_epochs.append(0)
-        saved_states.append(snapshot())
-        save()
-
-    ab = torch.as_tensor(schedule.alpha_bars, dtype=torch.float64)
-    coef_x = ab.sqrt()
-    coef_e = (1.0 - ab).sqrt()
-    wgt = torch.as_tensor(schedule.betas, dtype=torch.float64) / (1.0 - ab) / dim
-    data64 = torch.as_tensor(x0, dtype=torch.float64)
-    last = cfg.epochs if stop_at is None else stop_at
-    n_batches = -(-n // B)
-
-    while epoch < last:
-        draws = [_epoch_draws(g, n, dim, T, B) for g in gens]
+    def _epoch_batches(self) -> tuple[torch.Tensor, ...]:
+        """Every model's epoch of noised points: x_t, eps, DSM weights and steps, (M, N, ...)."""
+        n, dim = self.data64.shape
+        draws = [_epoch_draws(g, n, dim, self.schedule.T, self.cfg.batch_size) for g in self.gens]
         perm = torch.stack([d[0] for d in draws])
         t_all = torch.stack([d[1] for d in draws])
         eps64 = torch.stack([d[2] for d in draws])
-        xt = coef_x[t_all].unsqueeze(-1) * data64[perm] + coef_e[t_all].unsqueeze(-1) * eps64
-        xt = xt.to(dev, torch.float32)
-        eps = eps64.to(dev, torch.float32)
-        w = wgt[t_all].to(dev, torch.float32)
-        t_all = t_all.to(dev)
-        sign = -1.0 if epoch < cfg.maximize_epochs else 1.0
-        total = torch.zeros(M, dtype=torch.float64, device=dev)
+        xt = self.schedule.noise(self.data64[perm], eps64, t_all)
+        return (
+            xt.to(self.dev, torch.float32),
+            eps64.to(self.dev, torch.float32),
+            self.weight[t_all].to(self.dev, torch.float32),
+            t_all.to(self.dev),
+        )
+
+    def _step(self, batch: tuple[torch.Tensor, ...], sign: float, k: int) -> torch.Tensor:
+        """One optimiser step on batch k; raises DivergenceError on a non-finite loss or
+        gradient. Returns the per-model losses."""
+        net, cfg = self.net, self.cfg
+        losses = net.dsm_loss_and_grad(*batch, sign)
+        grad = net.flat.grad
+        norm = torch.linalg.vector_norm(grad, dim=1)
+        if not bool(torch.isfinite(torch.cat((losses, norm))).all()):
+            bad_l = ~torch.isfinite(losses)
+            m = int(torch.nonzero(bad_l | ~torch.isfinite(norm))[0, 0])
+            what = "loss" if bool(bad_l[m]) else "gradient"
+            raise DivergenceError(self.epoch + 1, k, m, self.seeds[m], what)
+        grad.mul_((cfg.grad_clip / (norm + 1e-6)).clamp_(max=1.0).unsqueeze(1))
+        self.opt.step()
+        if "weight_clip" in net.segments:
+            net.clip_weights_(cfg.clip_value)
+        return losses
+
+    def _epoch(self) -> np.ndarray:
+        """One epoch over every batch; returns each model's mean loss."""
+        n, B = self.data64.shape[0], self.cfg.batch_size
+        xt, eps, w, t_all = self._epoch_batches()
+        sign = -1.0 if self.epoch < self.cfg.maximize_epochs else 1.0
+        total = torch.zeros(len(self.seeds), dtype=torch.float64, device=self.dev)
+        n_batches = -(-n // B)
         for k in range(n_batches):
             sl = slice(k * B, min(n, (k + 1) * B))
-            losses = net.dsm_loss_and_grad(xt[:, sl], t_all[:, sl], eps[:, sl], w[:, sl], sign)
-            grad = net.flat.grad
-            norm = torch.linalg.vector_norm(grad, dim=1)
-            if not bool(torch.isfinite(torch.cat((losses, norm))).all()):
-                bad_l = ~torch.isfinite(losses)
-                m = int(torch.nonzero(bad_l | ~torch.isfinite(norm))[0, 0])
-                what = "loss" if bool(bad_l[m]) else "gradient"
-                raise DivergenceError(epoch + 1, k, m, seeds[m], what)
-            grad.mul_((cfg.grad_clip / (norm + 1e-6)).clamp_(max=1.0).unsqueeze(1))
-            opt.step()
-            if clip:
-                net.clip_weights_(cfg.clip_value)
+            losses = self._step((xt[:, sl], t_all[:, sl], eps[:, sl], w[:, sl]), sign, k)
             total.add_(losses, alpha=sl.stop - sl.start)
-        epoch += 1
-        mean = (total / n).cpu().numpy()
-        if not np.isfinite(net.flat.detach().sum(dim=1).cpu().numpy()).all():
-            m = int(np.flatnonzero(~torch.isfinite(net.flat.detach()).all(dim=1).cpu().numpy())[0])
-            raise DivergenceError(epoch, n_batches - 1, m, seeds[m], "parameter")
-        history.append(mean)
-        if progress is not None:
-            progress(epoch, mean)
-        if epoch in ckpt_set:
-            saved_epochs.append(epoch)
-            saved_states.append(snapshot())
-        if epoch % cfg.save_every == 0 or epoch == last:
-            save()
+        self.epoch += 1
+        flat = self.net.flat.detach()
+        if not np.isfinite(flat.sum(dim=1).cpu().numpy()).all():
+            m = int(np.flatnonzero(~torch.isfinite(flat).all(dim=1).cpu().numpy())[0])
+            raise DivergenceError(self.epoch, n_batches - 1, m, self.seeds[m], "parameter")
+        return (total / n).cpu().numpy()
 
-    return TrainResult(
-        epochs=list(saved_epochs),
-        states=list(saved_states),
-        loss_history=np.array(history, dtype=np.float64).reshape(-1, M),
-        seeds=seeds,
-        regularizer=regularizer,
-        n_steps=T,
-        config=dataclasses.asdict(cfg),
-    )
+    def loop(self, last: int, progress: Callable[[int, np.ndarray], None] | None) -> None:
+        """Train until epoch ``last``: checkpoints on the schedule, the state every
+        ``save_every`` epochs and at the end."""
+        cfg = self.cfg
+        ckpt = set(checkpoint_epochs(cfg.epochs, cfg.dense_epochs, cfg.n_checkpoints))
+        while self.epoch < last:
+            mean = self._epoch()
+            self.history.append(mean)
+            if progress is not None:
+                progress(self.epoch, mean)
+            if self.epoch in ckpt:
+                self.saved_epochs.append(self.epoch)
+                self.saved_states.append(self._snapshot())
+            if self.epoch % cfg.save_every == 0 or self.epoch == last:
+                self._save()
+
+    def result(self) -> TrainResult:
+        return TrainResult(
+            epochs=list(self.saved_epochs),
+            states=list(self.saved_states),
+            loss_history=np.array(self.history, dtype=np.float64).reshape(-1, len(self.seeds)),
+            seeds=self.seeds,
+            regularizer=self.regularizer,
+            n_steps=self.schedule.T,
+            config=dataclasses.asdict(self.cfg),
+        )

@@ -1,9 +1,9 @@
-# Shared helpers: config validation, run groups, paths and the parameters each rule sees.
-from pathlib import Path
-
+# Shared helpers: config validation, run groups, paths, and the input and parameter functions
+# (get_*) of every rule.
 from snakemake.utils import min_version
 
 from scorew2.config import load_schema, validate_config
+from scorew2.runs import REGULARIZERS, experiment_kinds, ordered
 
 min_version("9.20")
 
@@ -15,67 +15,74 @@ CONDA_ENV = "../envs/scorew2.yaml"
 
 R = config["results_dir"]
 EXPERIMENTS = config["experiments"]
+KINDS = experiment_kinds(EXPERIMENTS)
+
+# The figures each experiment kind draws.
+KIND_FIGURES = {"loglog": ("fig1", "fig2", "fig3", "figF"), "tsweep": ("fig4a", "fig4b")}
+
+# Where the files of a run group, and of a training job, live.
+GROUP = f"{R}/runs/{{exp}}/{{dataset}}/{{reg}}/T{{T}}"
+TRAINED = f"{R}/runs/{{exp}}/{{dataset}}/train_T{{T}}/checkpoints.pt"
 
 
 wildcard_constraints:
     exp="|".join(EXPERIMENTS),
     dataset="[a-z_]+",
-    reg="none|spectral_norm|weight_clip",
+    reg="|".join(REGULARIZERS),
     T=r"\d+",
 
 
-def groups():
-    """One run group per (experiment, data set, regulariser, T); its seeds train together."""
+def run_groups(exp=None):
+    """One run group per (experiment, data set, regulariser, T) (of ``exp`` when given)."""
     return [
         dict(exp=e, dataset=d, reg=r, T=t)
         for e, ex in EXPERIMENTS.items()
+        if exp is None or e == exp
         for d in ex["datasets"]
         for r in ex["regularizers"]
         for t in ex["T"]
     ]
 
 
-def train_dir(w):
-    """Where the training job of (experiment, data set, T) writes: every regulariser's seeds."""
-    return f"{R}/runs/{w.exp}/{w.dataset}/train_T{w.T}"
-
-
-def group_files(name, exp=None):
-    """The file ``name`` of every run group (of one experiment when ``exp`` is given)."""
+def group_files(name, exp=None, reg=None):
+    """The file ``name`` of every run group (of one experiment, one regulariser, if given)."""
     return [
-        f"{R}/runs/{g['exp']}/{g['dataset']}/{g['reg']}/T{g['T']}/{name}"
-        for g in groups()
-        if exp is None or g["exp"] == exp
+        f"{GROUP}/{name}".format(**g)
+        for g in run_groups(exp)
+        if reg is None or g["reg"] == reg
     ]
 
 
-def schedule_params(w):
+def train_files():
+    """The checkpoints file of every training job."""
+    return sorted(
+        {TRAINED.format(exp=g["exp"], dataset=g["dataset"], T=g["T"]) for g in run_groups()}
+    )
+
+
+def get_schedule(w):
+    """The noise schedule of a job's experiment at the job's T."""
     sch = EXPERIMENTS[w.exp]["schedule"]
     return dict(T=int(w.T), kind=sch["kind"], beta_start=sch["beta_start"], beta_end=sch["beta_end"])
 
 
-def run_params(w):
-    """What identifies the runs of a group: schedule, regulariser, seeds, data set."""
-    return dict(
-        schedule=schedule_params(w),
-        regularizer=w.reg,
-        seeds=list(EXPERIMENTS[w.exp]["seeds"]),
-        dataset=w.dataset,
-        prior=EXPERIMENTS[w.exp]["prior"],
-        checkpoints=EXPERIMENTS[w.exp]["checkpoints"],
-    )
+def get_group_run(w):
+    """What an evaluation job of a run group reads: schedule, prior, evaluated checkpoints."""
+    ex = EXPERIMENTS[w.exp]
+    return dict(schedule=get_schedule(w), prior=ex["prior"], checkpoints=ex["checkpoints"])
 
 
-def train_params(w):
+def get_train_batch(w):
     """What a training job trains: every regulariser's seeds of one (experiment, data set, T)."""
+    ex = EXPERIMENTS[w.exp]
     return dict(
-        schedule=schedule_params(w),
-        regularizers=list(EXPERIMENTS[w.exp]["regularizers"]),
-        seeds=list(EXPERIMENTS[w.exp]["seeds"]),
+        schedule=get_schedule(w),
+        regularizers=list(ex["regularizers"]),
+        seeds=list(ex["seeds"]),
     )
 
 
-def training_params(w):
+def get_train_settings(w):
     """The training settings; the clipping bound only when a weight_clip run trains."""
     tr = dict(config["training"])
     if "weight_clip" not in EXPERIMENTS[w.exp]["regularizers"]:
@@ -83,42 +90,52 @@ def training_params(w):
     return tr
 
 
-# The checkpoints file of a training job: every regulariser's seeds of (experiment, data set, T).
-TRAINED = f"{R}/runs/{{exp}}/{{dataset}}/train_T{{T}}/checkpoints.pt"
+def get_train_state(w):
+    """A training job's resume state file (not an output: it must survive a failed job)."""
+    return f"{R}/runs/{w.exp}/{w.dataset}/train_T{w.T}/train_state.pt"
 
 
-def train_files():
-    """The checkpoints file of every training job."""
-    return [
-        TRAINED.format(exp=e, dataset=d, T=t)
-        for e, ex in EXPERIMENTS.items()
-        for d in ex["datasets"]
-        for t in ex["T"]
-    ]
+def figure_stem(figure, exp):
+    """A figure's file name: the plain figure name for the experiment named after its kind,
+    the figure and experiment names otherwise (``fig4a_tsweep_slow``)."""
+    return figure if exp == KINDS[exp] else f"{figure}_{exp}"
 
 
-def figure_files(name):
-    return [f"{R}/figures/{name}.{ext}" for ext in config["plots"]["formats"]]
+def figure_jobs():
+    """(figure, experiment) for every figure of every configured experiment."""
+    return [(f, e) for e, kind in KINDS.items() for f in KIND_FIGURES[kind]]
 
 
-FIGURES = {
-    "fig1": "loglog",
-    "fig2": "loglog",
-    "fig3": "loglog",
-    "figF": "loglog",
-    "fig4a": "tsweep",
-    "fig4b": "tsweep",
-}
+def figure_files(figure, exp):
+    return [f"{R}/figures/{figure_stem(figure, exp)}.{ext}" for ext in config["plots"]["formats"]]
 
 
-def active_figures():
-    """Figures whose experiment the config runs."""
-    return [f for f, e in FIGURES.items() if e in EXPERIMENTS]
+def sample_regularizer(exp):
+    """The regulariser whose samples figure 2 shows: the first of the experiment's, in the
+    order of scorew2.runs.REGULARIZERS."""
+    return ordered(EXPERIMENTS[exp]["regularizers"], REGULARIZERS)[0]
+
+
+def get_figure_inputs(figure, exp):
+    """A figure's named inputs: its tables, and for figure 2 the samples and data it shows."""
+    if figure == "fig4a":
+        return dict(lipschitz=group_files("lipschitz.csv", exp))
+    inputs = dict(bounds=group_files("bound.csv", exp))
+    if figure == "fig2":
+        inputs["samples"] = group_files("samples.npz", exp, sample_regularizer(exp))
+    return inputs
+
+
+def get_sample_datasets(figure, exp):
+    """The data set of each samples file of ``get_figure_inputs`` (in the same order)."""
+    if figure != "fig2":
+        return []
+    return [g["dataset"] for g in run_groups(exp) if g["reg"] == sample_regularizer(exp)]
 
 
 def all_targets():
-    out = [f"{R}/tables/runs.csv", f"{R}/tables/claims.md", f"{R}/tables/claims.csv"]
+    out = [f"{R}/tables/{name}" for name in ("runs.csv", "claims.md", "claims.csv")]
     out += [f"{R}/tables/runtimes.csv"]
-    for f in active_figures():
-        out += figure_files(f)
+    for figure, exp in figure_jobs():
+        out += figure_files(figure, exp)
     return out

@@ -3,9 +3,6 @@
 # bound; never training). Priorities: on 2 cores, start the longest ready jobs first (w2, then
 # lipschitz, then losses; sample because it unlocks w2), so no long job is left for the end.
 
-GROUP = f"{R}/runs/{{exp}}/{{dataset}}/{{reg}}/T{{T}}"
-
-
 rule sample:
     input:
         data=f"{R}/data/{{dataset}}.npz",
@@ -13,7 +10,7 @@ rule sample:
     output:
         samples=f"{GROUP}/samples.npz",
     params:
-        run=run_params,
+        run=get_group_run,
         n_points=config["evaluation"]["w2_points"],
         seed=config["evaluation"]["seed"],
     threads: 1
@@ -55,7 +52,7 @@ rule losses:
     output:
         losses=f"{GROUP}/losses.csv",
     params:
-        run=run_params,
+        run=get_group_run,
         draws=config["evaluation"]["loss_draws"],
         seed=config["evaluation"]["seed"],
     threads: 1
@@ -77,7 +74,7 @@ rule lipschitz:
     output:
         lipschitz=f"{GROUP}/lipschitz.csv",
     params:
-        run=run_params,
+        run=get_group_run,
         grid=config["evaluation"]["lipschitz_grid"],
         paths=config["evaluation"]["lipschitz_paths"],
         seed=config["evaluation"]["seed"],
@@ -101,7 +98,7 @@ rule bound:
     output:
         bound=f"{GROUP}/bound.csv",
     params:
-        schedule=schedule_params,
+        schedule=get_schedule,
     log:
         f"{R}/logs/bound/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     conda:

@@ -1,37 +1,31 @@
-# Figures of the paper (and figure F of its appendix), each its own rule and named target.
+# Figures of the paper (and figure F of its appendix): one rule per (figure, experiment), with
+# named inputs (the tables it draws, and for figure 2 the samples it shows) and a named target
+# (`snakemake fig4a`; a second experiment of a kind: `snakemake fig4a_<experiment>`).
 
-
-def figure_inputs(name):
-    exp = FIGURES[name]
-    if name == "fig4a":
-        return group_files("lipschitz.csv", exp)
-    files = group_files("bound.csv", exp)
-    if name == "fig2":
-        files += [f for f in group_files("samples.npz", exp) if "/none/" in f]
-        files += [f"{R}/data/{d}.npz" for d in EXPERIMENTS[exp]["datasets"]]
-    return files
-
-
-for _name in FIGURES:
+for _figure, _exp in figure_jobs():
+    _stem = figure_stem(_figure, _exp)
 
     rule:
         name:
-            f"figure_{_name}"
+            f"figure_{_stem}"
         input:
-            figure_inputs(_name) if FIGURES[_name] in EXPERIMENTS else [],
+            **get_figure_inputs(_figure, _exp),
         output:
             report(
-                f"{R}/figures/{_name}.png",
-                caption=f"../report/{_name}.rst",
+                f"{R}/figures/{_stem}.png",
+                caption=f"../report/{_figure}.rst",
                 category="Figures",
+                subcategory=_exp,
             ),
-            *[f"{R}/figures/{_name}.{ext}" for ext in config["plots"]["formats"] if ext != "png"],
+            *[f"{R}/figures/{_stem}.{ext}" for ext in config["plots"]["formats"] if ext != "png"],
         params:
-            name=_name,
+            figure=_figure,
+            experiment=_exp,
+            sample_datasets=get_sample_datasets(_figure, _exp),
             dpi=config["plots"]["dpi"],
             maximize_epochs=config["training"]["maximize_epochs"],
         log:
-            f"{R}/logs/figures/{_name}.log",
+            f"{R}/logs/figures/{_stem}.log",
         conda:
             CONDA_ENV
         script:
@@ -39,6 +33,6 @@ for _name in FIGURES:
 
     rule:
         name:
-            _name
+            _stem
         input:
-            figure_files(_name),
+            figure_files(_figure, _exp),

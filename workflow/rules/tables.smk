@@ -13,6 +13,7 @@ rule tables:
         provenance=report(f"{R}/tables/provenance.json", category="Provenance"),
     params:
         config=config,
+        kinds=KINDS,
         maximize_epochs=config["training"]["maximize_epochs"],
     log:
         f"{R}/logs/tables/tables.log",

@@ -12,10 +12,10 @@ rule train:
     output:
         checkpoints=TRAINED,
     params:
-        run=train_params,
-        training=training_params,
+        run=get_train_batch,
+        training=get_train_settings,
         device=config["device"],
-        state=lambda w: f"{train_dir(w)}/train_state.pt",
+        state=get_train_state,
     threads: 1
     resources:
         mem_mb=1000,

@@ -4,11 +4,13 @@ from scorew2.jobs import job
 from scorew2.plots import draw
 
 with job(snakemake) as log:
+    p = snakemake.params
     draw(
-        snakemake.params.name,
-        list(snakemake.input),
+        p.figure,
+        {name: list(files) for name, files in snakemake.input.items()},
         list(snakemake.output),
-        dpi=snakemake.params.dpi,
-        maximize_epochs=snakemake.params.maximize_epochs,
+        sample_datasets=p.sample_datasets,
+        dpi=p.dpi,
+        maximize_epochs=p.maximize_epochs,
     )
-    log.info("%s: wrote %s", snakemake.params.name, ", ".join(snakemake.output))
+    log.info("%s of %s: wrote %s", p.figure, p.experiment, ", ".join(snakemake.output))

@@ -21,7 +21,7 @@ with job(snakemake) as log:
     )
     prov = provenance(snakemake.params.config)
     runs = runs_table(bounds)
-    claims = claims_table(bounds, lips, snakemake.params.maximize_epochs)
+    claims = claims_table(bounds, lips, snakemake.params.maximize_epochs, snakemake.params.kinds)
     save_csv(runs, snakemake.output.runs)
     save_csv(claims, snakemake.output.claims_csv)
     save_text(claims_markdown(claims, prov), snakemake.output.claims)

@@ -2,9 +2,10 @@
 
 import os
 
-from scorew2.evaluate import save_checkpoints
+from scorew2.checkpoints import save_checkpoints
 from scorew2.io import load_npz
 from scorew2.jobs import job
+from scorew2.runs import batch_layout
 from scorew2.schedule import make_schedule
 from scorew2.train import TrainConfig, train
 
@@ -13,7 +14,6 @@ with job(snakemake) as log:
     if "weight_clip" in tr:
         tr["clip_value"] = tr.pop("weight_clip")
     data = load_npz(snakemake.input.data, required=("train",))["train"]
-    schedule = make_schedule(**run["schedule"])
     state = snakemake.params.state
     if os.path.exists(state):
         log.info("resuming from %s", state)
@@ -22,12 +22,11 @@ with job(snakemake) as log:
         if epoch % 50 == 0 or epoch == tr["epochs"]:
             log.info("epoch %d: mean loss per model %s", epoch, losses.round(5).tolist())
 
-    # model order: regulariser-major, so that each regulariser's models are contiguous
-    regs = [r for r in run["regularizers"] for _ in run["seeds"]]
+    regs, seeds = batch_layout(run["regularizers"], run["seeds"])
     result = train(
         data,
-        schedule,
-        run["seeds"] * len(run["regularizers"]),
+        make_schedule(**run["schedule"]),
+        seeds,
         regs,
         config=TrainConfig(**tr),
         state_path=state,
