@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["as_points", "check_choice", "to_numpy"]
+
 
 def to_numpy(x: Any, name: str) -> np.ndarray:
     """Return ``x`` (numpy array, torch tensor or nested sequence) as a float64 numpy array.

@@ -1,4 +1,4 @@
-"""The Wasserstein bound of Kwon, Fan & Lee (PAPER section 3), in log space.
+"""The Wasserstein bound of Kwon, Fan & Lee (docs/paper.md section 3), in log space.
 
 With L_i = L_s(i) the one-sided Lipschitz constant of the model score at step i (f = -b/2 x,
 so L_f = b/2, and g^2 = b):
@@ -22,6 +22,8 @@ from scipy.special import logsumexp
 
 from scorew2._checks import to_numpy
 from scorew2.schedule import Schedule
+
+__all__ = ["corollary2_offset", "log_I", "log_bound", "log_intercept", "offset"]
 
 
 def _inputs(betas: Any, lipschitz: Any) -> tuple[np.ndarray, np.ndarray]:

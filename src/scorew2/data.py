@@ -1,4 +1,4 @@
-"""Two-dimensional training sets of the paper's experiments (PAPER section 4).
+"""Two-dimensional training sets of the paper's experiments (docs/paper.md section 4).
 
 Every set is drawn from ``np.random.default_rng(seed)`` and returned as an (n, 2) float64 array
 whose rows are in a seeded random order, so that any prefix is a fair subsample.
@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from scorew2._checks import check_choice
+from scorew2.runs import DATASETS
 
-DATASETS = ("four_clusters", "moons", "gaussian", "imbalanced_clusters", "swiss_roll")
+__all__ = ["DATASETS", "DEFAULTS", "make_dataset"]
+
 
 #: Default parameters of each data set (the authors' code; see the module docstring).
 DEFAULTS: dict[str, dict[str, float]] = {

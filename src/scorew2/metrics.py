@@ -16,6 +16,8 @@ from scorew2.runs import CHECKPOINT_KEYS, GroupId, frame
 from scorew2.schedule import Schedule
 from scorew2.wasserstein import w2, w2_many
 
+__all__ = ["bound_group", "w2_group"]
+
 
 def w2_group(group: GroupId, samples: Mapping[str, np.ndarray], fresh: np.ndarray) -> pd.DataFrame:
     """Exact W2(p0, q0) per model, the sampling noise floor, and W2(p_T, q_T) for a prior.

@@ -1,12 +1,12 @@
 """The paper's noise-prediction network, M independent copies evaluated in one batched pass.
 
-PAPER section 4 (the authors' ``ConditionalModel``): three gated layers 2 -> 64 -> 64 -> 64,
+docs/paper.md section 4 (the authors' ``ConditionalModel``): three gated layers 2 -> 64 -> 64 -> 64,
 
     h_l = act((h_{l-1} W_l^T + c_l) * gamma_l[t]),   gamma_l an embedding (T, 64),
 
 then a final linear layer eps_theta(x, t) = h_3 W_4^T + c_4.  act = softplus, or ReLU with every
 linear weight spectrally normalised (``regularizer="spectral_norm"``).  The score of the network
-is s_theta(x, t) = -eps_theta(x, t) / sqrt(1 - abar_t) (PAPER section 1).
+is s_theta(x, t) = -eps_theta(x, t) / sqrt(1 - abar_t) (docs/paper.md section 1).
 
 Batching: every parameter and buffer has a leading model axis of size M = ``n_models``.  All the
 parameters of model m live in one row ``flat[m]`` of a single (M, P) parameter, so that the
@@ -41,6 +41,19 @@ from torch import nn
 from scorew2._checks import check_choice
 from scorew2.runs import REGULARIZERS
 from scorew2.schedule import Schedule
+
+__all__ = [
+    "INITS",
+    "N_GATED",
+    "REGULARIZERS",
+    "ScoreNet",
+    "model_regularizers",
+    "regularizer_slices",
+    "regularizer_state",
+    "select_state",
+    "split_state",
+    "stack_states",
+]
 
 INITS = ("torch", "xavier")
 _SN_EPS = 1e-12
@@ -116,20 +129,28 @@ def _row_layout(
 class ScoreNet(nn.Module):
     """M independent copies of the paper's gated MLP, evaluated as one batched model.
 
-    Args:
-        n_steps: T, the number of diffusion steps (rows of each gate embedding).
-        seeds: one integer seed per model (M = len(seeds)); ``None`` leaves the parameters at
-            zero (use with ``n_models`` before loading a state, see ``from_state``).
-        regularizer: one of ``REGULARIZERS`` for every model, or a sequence of M of them (each
-            name's models contiguous).  "none" and "weight_clip" use softplus;
-            "spectral_norm" uses ReLU and spectrally normalises all four linear weights.
-        n_models: M when ``seeds`` is None.
-        dim: data dimension d (2 in the paper).
-        hidden: width (64 in the paper).
-        init: "torch" (the default of ``nn.Linear``: weights and biases uniform on
-            [-1/sqrt(fan_in), 1/sqrt(fan_in)]) or "xavier" (the authors' notebook: the three
-            gated weights ~ N(0, 2 / (fan_in + fan_out)), the last layer as "torch").
-            Gates are uniform on [0, 1) in both.
+    Parameters
+    ----------
+    n_steps : int
+        T, the number of diffusion steps (rows of each gate embedding).
+    seeds : sequence of int or None
+        One seed per model (M = len(seeds)); ``None`` leaves the parameters at zero (use with
+        ``n_models`` before loading a state, see ``from_state``).
+    regularizer : str or sequence of str
+        One of ``REGULARIZERS`` for every model, or a sequence of M of them (each name's models
+        contiguous). "none" and "weight_clip" use softplus; "spectral_norm" uses ReLU and
+        spectrally normalises all four linear weights.
+    n_models : int, optional
+        M when ``seeds`` is None.
+    dim : int
+        Data dimension d (2 in the paper).
+    hidden : int
+        Width (64 in the paper).
+    init : {"torch", "xavier"}
+        "torch": the default of ``nn.Linear`` (weights and biases uniform on
+        [-1/sqrt(fan_in), 1/sqrt(fan_in)]); "xavier": the authors' notebook (the three gated
+        weights ~ N(0, 2 / (fan_in + fan_out)), the last layer as "torch"). Gates are uniform
+        on [0, 1) in both.
     """
 
     def __init__(
@@ -283,7 +304,7 @@ class ScoreNet(nn.Module):
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
         """``params()`` of ``flat`` and of ``grad`` (detached views) and the gate-row offsets
         m * gate_rows (M, 1), built once per (flat, grad) storage: the training kernel runs
-        them every step, and building them cost ~10% of a step at M = 3."""
+        them every step."""
         key = (self.flat.data_ptr(), grad.data_ptr(), self.flat.device)
         if getattr(self, "_views_key", None) != key:
             base = torch.arange(self.n_models, device=self.flat.device).mul_(self.gate_rows)
@@ -301,7 +322,7 @@ class ScoreNet(nn.Module):
         ``w``: layer i's weights of the spectral_norm models (``self.sn``), (n_sn, out, in).
         Returns sigma = u^T W v of the new u, v without another product: with q = W^T u,
         v = q / max(|q|, eps), so u^T W v = |q|^2 / max(|q|, eps); shape (n_sn, 1, 1).
-        (Matrix-vector products as broadcast sums: 2x faster than bmm at these sizes.)
+        (Matrix-vector products as broadcast sums: faster than bmm at these sizes.)
         """
         u, v = self._sn_vectors(i)
         w = w.detach()
@@ -366,8 +387,8 @@ class ScoreNet(nn.Module):
 
     @torch.no_grad()
     def clip_weights_(self, c: float = 0.1) -> None:
-        """Weight clipping (PAPER section 4): clamp every parameter of the weight_clip models to
-        [-c, c], in place (the other models are left alone)."""
+        """Weight clipping (docs/paper.md section 4): clamp every parameter of the weight_clip
+        models to [-c, c], in place (the other models are left alone)."""
         if not c > 0:
             raise ValueError(f"c: expected a positive clip value, got {c}")
         s = self.segments.get("weight_clip")

@@ -108,21 +108,32 @@ def ancestral_sample(
 ) -> Samples:
     """Run the ancestral sampler from x_T (M, n, d) down to x_0; see the module doc.
 
-    Args:
-        model: a ScoreNet of M models (put in eval mode for the call, mode restored after), or
-            any function eps(x (M, n, d), t (M, n) int64) -> (M, n, d), e.g. an exact score
-            through eps = -sqrt(1 - abar_t) s*(x).
-        schedule: the T-step schedule the model was trained with.
-        x_T: starting points (M, n, d) (numpy or tensor); the update runs in x_T's float dtype.
-        generator: CPU generator of the noise z.
-        final_noise: add sqrt(b_0) z at the last step (paper and notebook: True).
-        shared_noise: the same z (n, d) for every model at each step (common random numbers:
-            model m's samples do not depend on the other models); False draws (M, n, d).
-        chunk_size: evaluate the model on at most this many points per model at a time.
-        keep_path: also return every state x_i at which the model was evaluated (``path``).
+    Parameters
+    ----------
+    model : ScoreNet or callable
+        A ScoreNet of M models (put in eval mode for the call, mode restored after), or any
+        function eps(x (M, n, d), t (M, n) int64) -> (M, n, d), e.g. an exact score through
+        eps = -sqrt(1 - abar_t) s*(x).
+    schedule : Schedule
+        The T-step schedule the model was trained with.
+    x_T : array or tensor of shape (M, n, d)
+        Starting points; the update runs in x_T's float dtype.
+    generator : torch.Generator
+        CPU generator of the noise z.
+    final_noise : bool
+        Add sqrt(b_0) z at the last step (paper and notebook: True).
+    shared_noise : bool
+        The same z (n, d) for every model at each step (common random numbers: model m's
+        samples do not depend on the other models); False draws (M, n, d).
+    chunk_size : int, optional
+        Evaluate the model on at most this many points per model at a time.
+    keep_path : bool
+        Also return every state x_i at which the model was evaluated (``path``).
 
-    Returns:
-        Samples(x, finite): non-finite samples are reported in ``finite``, never raised.
+    Returns
+    -------
+    Samples
+        (x, finite, path): non-finite samples are reported in ``finite``, never raised.
     """
     x = _as_tensor(x_T, "x_T")
     if x.ndim != 3:

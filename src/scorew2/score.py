@@ -1,4 +1,6 @@
-"""Exact scores of the noised empirical data and the two score-matching losses (PAPER 1-2).
+"""Exact scores of the noised empirical data and the two score-matching losses.
+
+docs/paper.md sections 1-2.
 
 With p_0 the empirical training set {x_n}, n = 1..N, the law after i forward steps is the
 Gaussian mixture p_i = (1/N) sum_n N(sqrt(abar_i) x_n, (1 - abar_i) I), whose score is
@@ -26,8 +28,23 @@ import torch
 from scorew2._checks import to_numpy
 from scorew2.schedule import Schedule
 
+__all__ = [
+    "CHUNK_BYTES",
+    "NoisedPoints",
+    "dsm_floor",
+    "dsm_terms",
+    "empirical_score",
+    "empirical_score_jacobian_eigs",
+    "exact_scores",
+    "j_dsm",
+    "j_sm",
+    "noised_points",
+    "scores_and_floor",
+    "sm_terms",
+]
+
 #: Default memory budget (bytes) of one block of the (steps, points, N) weight arrays: blocks
-#: of 2-32 MB ran 2.1-2.5x faster than 200 MB ones here (T = 200 and T = 10 steps).
+#: of a few MB stay in cache (benchmarks/README.md).
 CHUNK_BYTES = 16_000_000
 
 
@@ -70,7 +87,7 @@ class _Posterior:
 
     Work is done in blocks of (steps, points) whose (steps, points, N) arrays take about
     ``chunk_bytes``: whole steps at a time when a step's points fit, else chunks of one step's
-    points. Blocks of a few MB stay in cache (20 MB was 2.3x faster than 200 MB here).
+    points. Blocks of a few MB stay in cache.
     """
 
     def __init__(self, x0: torch.Tensor, ab: np.ndarray, chunk_bytes: int) -> None:
@@ -180,32 +197,36 @@ def exact_scores(
     return post.score(mean, x)
 
 
-def empirical_score(
-    x: Any,
-    data: Any,
-    alpha_bar: float,
-    *,
-    dtype: torch.dtype = torch.float64,
-    chunk_bytes: int = CHUNK_BYTES,
-) -> torch.Tensor:
-    """grad_x log p(x) for p = (1/N) sum_n N(sqrt(abar) x_n, (1 - abar) I).
-
-    = sum_n w_n (sqrt(abar) x_n - x) / (1 - abar), w = softmax_n(-|x - sqrt(abar) x_n|^2 /
-    (2 (1 - abar))) (PAPER section 1). x: (m, d) points, data: (N, d). Returns (m, d) tensor.
-    Stable for large |x| and tiny 1 - abar; blocked over x (``chunk_bytes`` per chunk).
-    Differentiable in ``x`` when x is a tensor that requires grad.
-    """
+def _one_alpha_bar(alpha_bar: Any) -> np.ndarray:
+    """A scalar abar in (0, 1) as a (1,) array; ValueError naming ``alpha_bar`` otherwise."""
     ab = np.asarray(to_numpy(alpha_bar, "alpha_bar"), dtype=np.float64)
     if ab.ndim != 0:
         raise ValueError(f"alpha_bar: expected a scalar, got shape {ab.shape}")
-    ab = _alpha_bars(ab.reshape(1), "alpha_bar")
-    xx = _as_tensor(x, "x", dtype, keep_grad=True)
-    x0 = _data(data, dtype)
-    if xx.ndim != 2 or xx.shape[1] != x0.shape[1]:
-        raise ValueError(f"x: expected shape (m, d={x0.shape[1]}), got {tuple(xx.shape)}")
+    return _alpha_bars(ab.reshape(1), "alpha_bar")
+
+
+def _points_of(x: Any, d: int, dtype: torch.dtype, keep_grad: bool = False) -> torch.Tensor:
+    """Validated query points (m, d) as a tensor of ``dtype``."""
+    xx = _as_tensor(x, "x", dtype, keep_grad=keep_grad)
+    if xx.ndim != 2 or xx.shape[1] != d:
+        raise ValueError(f"x: expected shape (m, d={d}), got {tuple(xx.shape)}")
     _check_finite(xx, "x")
-    mean, _, post = _mean_and_spread(xx[None], x0, ab, chunk_bytes)
-    return post.score(mean, xx[None])[0]
+    return xx
+
+
+def empirical_score(x: Any, data: Any, alpha_bar: float, **options: Any) -> torch.Tensor:
+    """grad_x log p(x) for p = (1/N) sum_n N(sqrt(abar) x_n, (1 - abar) I).
+
+    = sum_n w_n (sqrt(abar) x_n - x) / (1 - abar), w = softmax_n(-|x - sqrt(abar) x_n|^2 /
+    (2 (1 - abar))) (docs/paper.md section 1): ``exact_scores`` at one step. x: (m, d) points,
+    data: (N, d); ``options``: ``dtype``, ``chunk_bytes`` as ``exact_scores``. Returns an (m, d)
+    tensor. Stable for large |x| and tiny 1 - abar. Differentiable in ``x`` when x is a
+    tensor that requires grad.
+    """
+    ab = _one_alpha_bar(alpha_bar)
+    x0 = _data(data, torch.float64)
+    xx = _points_of(x, x0.shape[1], options.get("dtype", torch.float64), keep_grad=True)
+    return exact_scores(xx[None], data, ab, **options)[0]
 
 
 def empirical_score_jacobian_eigs(
@@ -218,15 +239,9 @@ def empirical_score_jacobian_eigs(
     under the posterior weights w(x). Returns an (m,) float64 tensor; its max over a point set
     is the "jacobian" estimate of L_s of the exact score (scorew2.lipschitz).
     """
-    ab = np.asarray(to_numpy(alpha_bar, "alpha_bar"), dtype=np.float64)
-    if ab.ndim != 0:
-        raise ValueError(f"alpha_bar: expected a scalar, got shape {ab.shape}")
-    ab = _alpha_bars(ab.reshape(1), "alpha_bar")
-    xx = _as_tensor(x, "x", torch.float64)
+    ab = _one_alpha_bar(alpha_bar)
     x0 = _data(data, torch.float64)
-    if xx.ndim != 2 or xx.shape[1] != x0.shape[1]:
-        raise ValueError(f"x: expected shape (m, d={x0.shape[1]}), got {tuple(xx.shape)}")
-    _check_finite(xx, "x")
+    xx = _points_of(x, x0.shape[1], torch.float64)
     x0c = x0 - x0.mean(0)  # the covariance is shift-invariant; centring limits cancellation
     N, d = x0.shape
     values = torch.cat([x0c, (x0c[:, :, None] * x0c[:, None, :]).reshape(N, d * d)], dim=1)
@@ -273,7 +288,7 @@ def dsm_terms(eps_pred: Any, eps: Any, schedule: Any) -> torch.Tensor:
 
 
 def j_dsm(eps_pred: Any, eps: Any, schedule: Any) -> torch.Tensor:
-    """Denoising score matching loss J_DSM (PAPER section 2, lambda = g^2 = b).
+    """Denoising score matching loss J_DSM (docs/paper.md section 2, lambda = g^2 = b).
 
     J_DSM = 1/2 sum_i b_i / (1 - abar_i) mean_m ||eps_pred[..., i, m] - eps[i, m]||^2.
     Arguments as ``dsm_terms``; returns a float64 tensor of shape (...) (0-d for one model).
@@ -299,7 +314,7 @@ def sm_terms(eps_pred: Any, true_score: Any, schedule: Any) -> torch.Tensor:
 
 
 def j_sm(eps_pred: Any, true_score: Any, schedule: Any) -> torch.Tensor:
-    """Score matching loss J_SM with the exact score (PAPER section 2, lambda = g^2 = b).
+    """Score matching loss J_SM with the exact score (docs/paper.md section 2, lambda = g^2 = b).
 
     J_SM = 1/2 sum_i b_i mean_m ||s_theta - s*||^2, s_theta = -eps_pred / sqrt(1 - abar_i).
     Arguments as ``sm_terms``; returns a float64 tensor of shape (...).

@@ -1,4 +1,6 @@
-"""Training M score networks at once, each exactly as it would train alone (PAPER section 4).
+"""Training M score networks at once, each exactly as it would train alone.
+
+docs/paper.md section 4.
 
 Per model m (seed s_m), each epoch:
 - a fresh permutation of the N data points, batches of ``batch_size`` (the last one partial,
@@ -6,7 +8,7 @@ Per model m (seed s_m), each epoch:
 - antithetic time steps per batch of size B_k: t' ~ U{0..T-1} (B_k // 2 + 1 draws), then
   t = concat(t', T - 1 - t')[:B_k] (the notebook's ``noise_estimation_loss``);
 - eps ~ N(0, I) and x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps;
-- loss (likelihood weighting, PAPER section 2), on the authors' scale (their
+- loss (likelihood weighting, docs/paper.md section 2), on the authors' scale (their
   ``noise_estimation_2_loss``: a mean over the d coordinates, no factor T / 2):
 
       L_m = mean_b b_t / (1 - abar_t) * ||eps_theta(x_t, t) - eps||^2 / d,
@@ -58,6 +60,20 @@ from scorew2.model import (
 from scorew2.schedule import Schedule
 from scorew2.streams import stream_seed
 
+__all__ = [
+    "DEVICES",
+    "STATE_FORMAT",
+    "STATE_VERSION",
+    "DivergenceError",
+    "StateFileError",
+    "TrainConfig",
+    "TrainResult",
+    "checkpoint_epochs",
+    "load_state",
+    "resolve_device",
+    "train",
+]
+
 STATE_FORMAT = "scorew2-train-state"
 STATE_VERSION = 1
 DEVICES = ("cpu", "cuda", "auto")
@@ -80,7 +96,7 @@ class StateFileError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters (defaults: the authors' notebook, PAPER section 4)."""
+    """Hyper-parameters (defaults: the authors' notebook, docs/paper.md section 4)."""
 
     epochs: int = 1000
     batch_size: int = 128
@@ -121,8 +137,9 @@ class TrainResult:
     epochs: the checkpoint epochs (0 = initial model, ``config.epochs`` = final).
     regularizer: the name shared by every model, or one name per model (``ScoreNet``).
     states: one batched ScoreNet state (M models: ``flat`` and SN buffers) per checkpoint.
-    loss_history: (E, M) float64, the mean over epoch e's points of the (unsigned) DSM loss
-        estimate (T/2) b_t/(1-abar_t) ||eps_theta - eps||^2 of each model (row e-1 = epoch e).
+    loss_history: (E, M) float64, each model's training loss L_m of the module doc (unsigned),
+        b_t/(1-abar_t) ||eps_theta - eps||^2 / d averaged over epoch e's points (row e-1 =
+        epoch e); E[L_m] = 2 J_DSM / (T d).
     """
 
     epochs: list[int]
@@ -263,29 +280,48 @@ def train(
 ) -> TrainResult:
     """Train one ScoreNet per seed on ``data`` (n, d) with ``schedule``; see the module doc.
 
-    Args:
-        data: the training set p_0, (N, d) array or tensor.
-        schedule: the noise schedule (T = schedule.T steps).
-        seeds: one non-negative integer per model (M = len(seeds)).
-        regularizer: "none" | "spectral_norm" | "weight_clip" for every model, or one of them
-            per model (each name's models contiguous; a seed at most once per name).
-        config: hyper-parameters (TrainConfig defaults: the paper's).
-        state_path: resume state file; read if it exists, written atomically every
-            ``config.save_every`` epochs and at the end (an interruption loses at most
-            ``save_every`` epochs; the state holds every checkpoint so far).
-        device: "cpu" | "cuda" | "auto".  Randomness is drawn on the CPU either way.
-        stop_at: stop after this epoch (saving the state), as an interruption would; the
-            returned result then holds the checkpoints so far.
-        progress: called as progress(epoch, mean_losses (M,)) after every epoch.
+    Parameters
+    ----------
+    data : array or tensor of shape (N, d)
+        The training set p_0.
+    schedule : Schedule
+        The noise schedule (T = schedule.T steps).
+    seeds : sequence of int
+        One non-negative integer per model (M = len(seeds)).
+    regularizer : str or sequence of str
+        "none" | "spectral_norm" | "weight_clip" for every model, or one of them per model
+        (each name's models contiguous; a seed at most once per name).
+    config : TrainConfig, optional
+        Hyper-parameters (TrainConfig defaults: the paper's).
+    state_path : path-like, optional
+        Resume state file; read if it exists, written atomically every ``config.save_every``
+        epochs and at the end (an interruption loses at most ``save_every`` epochs; the state
+        holds every checkpoint so far).
+    device : {"cpu", "cuda", "auto"}
+        Where the network runs; randomness is drawn on the CPU either way.
+    stop_at : int, optional
+        Stop after this epoch (saving the state), as an interruption would; the returned
+        result then holds the checkpoints so far.
+    progress : callable, optional
+        Called as progress(epoch, mean_losses (M,)) after every epoch.
 
-    Global state: with ``config.flush_denormal`` (default) the run is done under
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    DivergenceError
+        A non-finite loss, gradient norm or parameter (epoch, step and model named).
+    StateFileError
+        ``state_path`` exists but is unreadable or belongs to another run.
+
+    Notes
+    -----
+    With ``config.flush_denormal`` (default) the run is done under
     ``torch.set_flush_denormal(True)`` (denormal floats, below 1.2e-38, read as 0: the
-    maximise phase drives sigmoid/softplus into denormals, which are 5-15x slower), reset to
-    torch's default False on return.  Threads are left to the caller.
-
-    Raises:
-        DivergenceError: a non-finite loss or gradient norm (epoch, step, model named).
-        StateFileError: ``state_path`` exists but is unreadable or belongs to another run.
+    maximise phase drives sigmoid/softplus into denormals, which are slow; benchmarks/
+    README.md), reset to torch's default False on return. Threads are left to the caller.
     """
     cfg = config if config is not None else TrainConfig()
     x0, seeds, regularizer = _checked_inputs(data, schedule, seeds, regularizer, cfg, stop_at)

@@ -21,8 +21,8 @@ dual is max a.u + b.v subject to u_i + v_j <= c_ij for ALL pairs (i, j).
 - ``w2_many`` / ``w2_many_certified``: one fixed set against a sequence of similar sets (the
   checkpoints' samples, common random numbers), each problem warm-started from the previous
   one's plan and duals, each value certified as above (cold path when the warm start fails).
-  POT's dense ``ot.emd`` also accepts starting potentials (potentials_init), but that gained
-  only ~1.3x at n = 1000 (measured), against ~4-5x for the warm sparse path.
+  POT's dense ``ot.emd`` also accepts starting potentials (potentials_init); the warm sparse
+  path gains more (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-# POT_BACKEND_DISABLE_PYTORCH is deliberately not set: scorew2._checks imports torch anyway,
-# and with torch already loaded importing ot costs the same with or without it (measured),
-# while setting it would switch POT's torch backend off for the whole process.
+# scorew2/__init__.py sets POT_BACKEND_DISABLE_PYTORCH=1 (unless the caller set it) before POT
+# is first imported: this module hands POT numpy arrays only, and POT's torch backend would
+# import torch into jobs that need none (benchmarks/README.md).
 import ot
 from ot.lp.emd_wrap import emd_c_sparse
 from scipy.sparse import coo_matrix, csr_matrix
@@ -65,8 +65,8 @@ _MAX_ROUNDS = 200
 # w2_many: a warm start that needs more rounds than this is abandoned for the cold path
 _WARM_MAX_ROUNDS = 12
 _K_WARM = 8  # w2_many: pairs (i, j') with j' among the _K_WARM neighbours of i's old partner
-# float64 entries per block of the all-pairs check: 256 KiB blocks stay in cache (measured:
-# 32K entries 1.8 s, 256K 2.1 s, 4M 2.9 s for the whole solve at n = 8000)
+# float64 entries per block of the all-pairs check: 256 KiB blocks stay in cache
+# (benchmarks/README.md)
 _CHUNK_ELEMENTS = 1 << 15
 # result codes of POT's network simplex
 _RESULT = {0: "infeasible", 1: "optimal", 2: "unbounded", 3: "iteration limit reached"}
@@ -623,8 +623,8 @@ def _solve_warm(
     is the "same" sample as point j of the previous y, so the previous plan's support S (pairs
     (i, j)) is a feasible plan of this problem too. Candidates: S, and for each (i, j) in S the
     pairs (i, j') and (i', j) with j' among the _K_WARM nearest neighbours of j in y and i'
-    among those of i in x (measured on the real sampler's sequences: fewer solver rounds and
-    arcs than adding the cross-set kNN pairs of the cold path). The previous duals (u, v)
+    among those of i in x (on the sampler's sequences: fewer solver rounds and arcs than adding
+    the cross-set kNN pairs of the cold path). The previous duals (u, v)
     warm-start the sparse network simplex. Then ``_sparse_rounds`` (local search and the
     all-pairs certificate), at most _WARM_MAX_ROUNDS rounds (raises _NotClosed after that).
     ``near_x``: (n, _K_LOCAL) neighbours of each x point in x (computed once per sequence).

@@ -11,13 +11,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from scorew2.plots.common import PathLike, load_samples, load_table
+from scorew2.plots.common import Output, PathLike, load_samples, load_table
 from scorew2.plots.loglog import fig2, fig3
 from scorew2.plots.training import fig1, figF
 from scorew2.plots.tsweep import fig4a, fig4b
 from scorew2.runs import CHECKPOINT_KEYS
 
-__all__ = ["FIGURES", "FigureSpec", "draw", "fig1", "fig2", "fig3", "fig4a", "fig4b", "figF"]
+__all__ = [
+    "FIGURES",
+    "FigureSpec",
+    "Output",
+    "draw",
+    "fig1",
+    "fig2",
+    "fig3",
+    "fig4a",
+    "fig4b",
+    "figF",
+]
 
 _K = CHECKPOINT_KEYS
 
@@ -50,7 +61,9 @@ def draw(
     outputs: Sequence[PathLike],
     *,
     sample_datasets: Sequence[str] = (),
-    **kw: Any,
+    dpi: float = 150,
+    maximize_epochs: int = 10,
+    **options: Any,
 ) -> None:
     """Draw figure ``name`` from its named input files into every path of ``outputs``.
 
@@ -65,8 +78,12 @@ def draw(
         One path per format.
     sample_datasets : sequence of str
         The data set of each ``samples`` file (figure 2).
-    **kw
-        ``dpi``, ``maximize_epochs`` (and figure-specific options).
+    dpi : float
+        Resolution of raster formats.
+    maximize_epochs : int
+        Length of the maximise phase (shaded in the training curves).
+    **options
+        Figure-specific options (fig4a: ``target_T``).
 
     Raises
     ------
@@ -86,4 +103,4 @@ def draw(
             tables[table] = load_samples(list(inputs[table]), list(sample_datasets))
         else:
             tables[table] = load_table(list(inputs[table]), columns)
-    spec.draw(**tables, outputs=list(outputs), **kw)
+    spec.draw(**tables, out=Output(list(outputs), dpi, maximize_epochs), **options)

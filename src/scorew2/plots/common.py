@@ -14,7 +14,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import matplotlib
 
@@ -34,8 +34,10 @@ __all__ = [
     "BAND_NOTE",
     "LN_JDSM",
     "LN_W2",
+    "Output",
     "PathLike",
     "band",
+    "dots",
     "figure",
     "legend_below",
     "ln",
@@ -131,6 +133,12 @@ def band(df: pd.DataFrame) -> tuple[str, int] | None:
     return BAND if df["seed"].nunique() > 1 else None
 
 
+def dots(ax: Axes, data: pd.DataFrame, size: float, alpha: float, **mapping: Any) -> None:
+    """Points of ``data`` without edges, above the lines (z-order 3): seaborn's scatterplot
+    with ``mapping`` (x, y, hue, ...) and marker area ``size``."""
+    sns.scatterplot(data, **mapping, s=size, edgecolor="none", alpha=alpha, ax=ax, zorder=3)
+
+
 def shade_maximise(ax: Axes, maximize_epochs: int) -> None:
     """Grey out the maximise phase (epochs 0..maximize_epochs) of an epoch axis."""
     if maximize_epochs > 0:
@@ -169,20 +177,27 @@ def seeded_jitter(seed: int = 0) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- output
+class Output(NamedTuple):
+    """Where and how a figure is written: one path per format (the suffix names it), the
+    resolution of raster formats, and the maximise-phase length of the training curves."""
+
+    paths: Sequence[PathLike]
+    dpi: float = 150
+    maximize_epochs: int = 10
+
+
 @contextlib.contextmanager
-def figure(
-    width: float, height: float, outputs: Sequence[PathLike], dpi: float
-) -> Iterator[Figure]:
+def figure(width: float, height: float, out: Output) -> Iterator[Figure]:
     """A new figure of ``width`` x ``height`` inches in the figures' style (seaborn whitegrid,
-    paper context, constrained layout), written to every path of ``outputs`` when the block
-    ends without an error."""
-    if not outputs:
+    paper context, constrained layout), written to every path of ``out`` when the block ends
+    without an error."""
+    if not out.paths:
         raise ValueError("outputs: at least one output path is required")
     with sns.axes_style("whitegrid", STYLE), sns.plotting_context("paper"):
         fig = Figure(figsize=(width, height), layout="constrained")
         FigureCanvasAgg(fig)
         yield fig
-        save_figure(fig, outputs, dpi)
+        save_figure(fig, out.paths, out.dpi)
 
 
 def save_figure(fig: Figure, outputs: Sequence[PathLike], dpi: float) -> None:

@@ -1,8 +1,5 @@
 """The log-log view: figure 2 (ln W2 against ln J_DSM, no regulariser, with samples) and
 figure 3 (the same per regulariser, with the final models' intercepts, losses and W2).
-
-Figure functions take the run groups' tables as DataFrames (``scorew2.plots.FIGURES`` names
-the columns each needs) and write every path of ``outputs``; see ``scorew2.plots.common``.
 """
 
 from __future__ import annotations
@@ -21,8 +18,9 @@ from matplotlib.figure import Figure
 from scorew2.plots.common import (
     LN_JDSM,
     LN_W2,
-    PathLike,
+    Output,
     band,
+    dots,
     figure,
     legend_below,
     ln,
@@ -47,19 +45,8 @@ def _loglog_panel(
     """
     x, y = ln(d["jdsm"]), ln(d["w2"])
     pts = pd.DataFrame({"x": x, "y": y, "epoch": d["epoch"].to_numpy()})
-    sns.scatterplot(
-        pts,
-        x="x",
-        y="y",
-        hue="epoch",
-        hue_norm=norm,
-        palette="viridis",
-        legend=False,
-        s=14,
-        edgecolor="none",
-        alpha=0.85,
-        ax=ax,
-        zorder=3,
+    dots(
+        ax, pts, 14, 0.85, x="x", y="y", hue="epoch", hue_norm=norm, palette="viridis", legend=False
     )
     fin = final_rows(d)
     c_paper = float(fin["log_intercept_paper"].mean())
@@ -198,10 +185,7 @@ def _fig2_row(
 def fig2(
     bounds: pd.DataFrame,
     samples: Mapping[str, Mapping[str, np.ndarray]],
-    outputs: Sequence[PathLike],
-    *,
-    dpi: float = 150,
-    maximize_epochs: int = 10,
+    out: Output,
 ) -> None:
     """Figure 2: per data set (rows; the first regulariser present, none by default), ln W2
     against ln J_DSM over training with the bound's line of slope 1/2, then q0 after the
@@ -213,10 +197,10 @@ def fig2(
     if missing:
         raise ValueError(f"samples: none for data set(s) {missing} (regulariser {reg})")
     norm = _epoch_norm(df)
-    with figure(15.5, 3.5 * len(datasets) + 1.0, outputs, dpi) as fig:
+    with figure(15.5, 3.5 * len(datasets) + 1.0, out) as fig:
         gs = fig.add_gridspec(len(datasets), 4, width_ratios=[2.1, 1, 1, 1])
         main_axes = [
-            _fig2_row(fig, gs, r, df[df["dataset"] == ds], samples[ds], norm, maximize_epochs)
+            _fig2_row(fig, gs, r, df[df["dataset"] == ds], samples[ds], norm, out.maximize_epochs)
             for r, ds in enumerate(datasets)
         ]
         _epoch_colorbar(fig, norm, main_axes)
@@ -320,14 +304,10 @@ def _fig3_converged(
 
 def fig3(
     bounds: pd.DataFrame,
-    outputs: Sequence[PathLike],
-    *,
-    dpi: float = 150,
-    maximize_epochs: int = 10,
+    out: Output,
 ) -> None:
     """Figure 3: the log-log view per regulariser (columns) and data set (rows), then the final
     models' intercepts, ln J_DSM and ln W2 per regulariser (mean and min-max over seeds)."""
-    del maximize_epochs  # the log-log view colours points by epoch instead
     df = bounds
     datasets = ordered(df["dataset"], DATASETS)
     regs = ordered(df["regularizer"], REGULARIZERS)
@@ -335,7 +315,7 @@ def fig3(
     fin = final_rows(df).copy()
     fin["ln_jdsm"], fin["ln_w2"] = ln(fin["jdsm"]), ln(fin["w2"])
     nc = len(regs) + 3
-    with figure(3.2 * nc + 0.8, 3.1 * len(datasets) + 1.1, outputs, dpi) as fig:
+    with figure(3.2 * nc + 0.8, 3.1 * len(datasets) + 1.1, out) as fig:
         axes = fig.subplots(len(datasets), nc, squeeze=False)
         for r, ds in enumerate(datasets):
             _fig3_loglog_row(axes[r, : len(regs)], df[df["dataset"] == ds], regs, norm)

@@ -1,12 +1,6 @@
-"""Training curves: figure 1 (J_DSM and W2 over training) and appendix F (J_SM against J_DSM).
-
-Figure functions take the run groups' tables as DataFrames (``scorew2.plots.FIGURES`` names
-the columns each needs) and write every path of ``outputs``; see ``scorew2.plots.common``.
-"""
+"""Training curves: figure 1 (J_DSM and W2 over training) and appendix F (J_SM against J_DSM)."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,8 +8,9 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 
 from scorew2.plots.common import (
-    PathLike,
+    Output,
     band,
+    dots,
     figure,
     legend_below,
     palette,
@@ -29,17 +24,14 @@ __all__ = ["fig1", "figF"]
 
 def fig1(
     bounds: pd.DataFrame,
-    outputs: Sequence[PathLike],
-    *,
-    dpi: float = 150,
-    maximize_epochs: int = 10,
+    out: Output,
 ) -> None:
     """Figure 1: J_DSM (top row) and exact W2(p0, q0) (bottom row) against epoch, per data set."""
     df = bounds
     datasets = ordered(df["dataset"], DATASETS)
     regs = ordered(df["regularizer"], REGULARIZERS)
     pal = palette(regs)
-    with figure(3.9 * len(datasets) + 0.4, 6.2, outputs, dpi) as fig:
+    with figure(3.9 * len(datasets) + 0.4, 6.2, out) as fig:
         axes = fig.subplots(2, len(datasets), squeeze=False, sharex=True)
         for j, ds in enumerate(datasets):
             d = df[df["dataset"] == ds]
@@ -50,7 +42,7 @@ def fig1(
                 ]
             ):
                 ax = axes[i, j]
-                shade_maximise(ax, maximize_epochs)
+                shade_maximise(ax, out.maximize_epochs)
                 sns.lineplot(
                     d,
                     x="epoch",
@@ -83,41 +75,25 @@ def fig1(
         legend_below(fig, axes[0, 0], ncols=len(regs) + 3, extra=extra)
         fig.suptitle(
             "Figure 1: $J_{\\mathrm{DSM}}$ and exact $W_2(p_0, q_0)$ over training; "
-            f"grey: epochs 1-{maximize_epochs} maximise the loss\n{seed_note(df)}"
+            f"grey: epochs 1-{out.maximize_epochs} maximise the loss\n{seed_note(df)}"
         )
 
 
 def figF(
     bounds: pd.DataFrame,
-    outputs: Sequence[PathLike],
-    *,
-    dpi: float = 150,
-    maximize_epochs: int = 10,
+    out: Output,
 ) -> None:
     """Appendix F: J_SM against J_DSM over training (log-log), with J_SM = J_DSM - dsm_floor,
     the wall J_DSM = dsm_floor and the diagonal J_SM = J_DSM."""
-    del maximize_epochs
     df = bounds
     datasets = ordered(df["dataset"], DATASETS)
     regs = ordered(df["regularizer"], REGULARIZERS)
     pal = palette(regs)
-    with figure(4.2 * len(datasets) + 0.4, 4.6, outputs, dpi) as fig:
+    with figure(4.2 * len(datasets) + 0.4, 4.6, out) as fig:
         axes = fig.subplots(1, len(datasets), squeeze=False)[0]
         for ax, ds in zip(axes, datasets, strict=True):
             d = df[(df["dataset"] == ds) & (df["jdsm"] > 0) & (df["jsm"] > 0)]
-            sns.scatterplot(
-                d,
-                x="jdsm",
-                y="jsm",
-                hue="regularizer",
-                hue_order=regs,
-                palette=pal,
-                s=12,
-                edgecolor="none",
-                alpha=0.7,
-                ax=ax,
-                zorder=3,
-            )
+            dots(ax, d, 12, 0.7, x="jdsm", y="jsm", hue="regularizer", hue_order=regs, palette=pal)
             floor = float(df.loc[df["dataset"] == ds, "dsm_floor"].mean())
             lo = min(d["jdsm"].min(), d["jsm"].min(), floor) / 1.5
             hi = max(d["jdsm"].max(), d["jsm"].max()) * 1.5

@@ -1,19 +1,14 @@
-"""The T sweep: figure 4a (L_s(t) of the final model) and 4b (the bound's terms against T).
-
-Figure functions take the run groups' tables as DataFrames (``scorew2.plots.FIGURES`` names
-the columns each needs) and write every path of ``outputs``; see ``scorew2.plots.common``.
-"""
+"""The T sweep: figure 4a (L_s(t) of the final model) and 4b (the bound's terms against T)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from scorew2.plots.common import PathLike, band, figure, seed_note
+from scorew2.plots.common import Output, band, figure, seed_note
 from scorew2.runs import final_rows
 
 __all__ = ["fig4a", "fig4b"]
@@ -25,15 +20,11 @@ def _closest_T(values: Any, target: int) -> int:
 
 def fig4a(
     lipschitz: pd.DataFrame,
-    outputs: Sequence[PathLike],
-    *,
-    dpi: float = 150,
-    maximize_epochs: int = 10,
+    out: Output,
     target_T: int = 100,
 ) -> None:
     """Figure 4a: one-sided Lipschitz constant L_s(t) of the final model against step t for the
     run with T = ``target_T`` (or the closest T present): grid and authors' estimators, exact."""
-    del maximize_epochs
     df = lipschitz
     T = _closest_T(df["T"], target_T)
     d = df[df["T"] == T]
@@ -50,7 +41,7 @@ def fig4a(
     ]
     d = final_rows(d)
     epochs = ", ".join(str(int(e)) for e in sorted(d["epoch"].unique()))
-    with figure(7.6, 5.0, outputs, dpi) as fig:
+    with figure(7.6, 5.0, out) as fig:
         ax = fig.add_subplot()
         errorbar = band(d)
         sns.lineplot(
@@ -98,14 +89,10 @@ def fig4a(
 
 def fig4b(
     bounds: pd.DataFrame,
-    outputs: Sequence[PathLike],
-    *,
-    dpi: float = 150,
-    maximize_epochs: int = 10,
+    out: Output,
 ) -> None:
     """Figure 4b: the bound's offset I(T) W2(p_T, q_T) against T, with the final W2(p0, q0),
     Corollary 2's offset exp(sum b_i L_i) W2(p0, N(0, I)) and the whole bound."""
-    del maximize_epochs
     df = bounds
     fin = final_rows(df).copy()
     fin["bound"] = np.exp(fin["log_bound"])
@@ -123,7 +110,7 @@ def fig4b(
     long["quantity"] = long["quantity"].map(names)
     long = long[long["value"] > 0]
     Ts = sorted(fin["T"].unique())
-    with figure(7.6, 5.0, outputs, dpi) as fig:
+    with figure(7.6, 5.0, out) as fig:
         ax = fig.add_subplot()
         sns.lineplot(
             long,
