@@ -12,7 +12,10 @@ import torch
 from scorew2.bound import log_bound, log_intercept
 from scorew2.checkpoints import Checkpoints, load_checkpoints, save_checkpoints
 from scorew2.data import make_dataset
-from scorew2.evaluate import RunGroup, lipschitz_group, loss_group, sample_group
+from scorew2.evaluate import RunGroup
+from scorew2.evaluate.lipschitz import lipschitz_group
+from scorew2.evaluate.losses import loss_group
+from scorew2.evaluate.samples import sample_group
 from scorew2.io import load_torch, save_torch
 from scorew2.lipschitz import one_sided_lipschitz, region_grid
 from scorew2.metrics import bound_group, w2_group

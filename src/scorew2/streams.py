@@ -15,15 +15,27 @@ import numpy as np
 
 __all__ = ["PURPOSES", "numpy_rng", "stream_seed", "torch_generator"]
 
-#: purpose -> spawn key of its SeedSequence child.
+#: purpose -> spawn key of its SeedSequence child:
+#: training   one model's data order, time steps and noise (child of the model's seed)
+#: reference  the subset of training points that W2 compares with
+#: p_T        the noise that takes that subset to step T (p_T; q_T itself for prior "data")
+#: prior      the N(0, I) draw that starts the sampler for prior "gaussian"
+#: sampler    the sampler's noise z at every step
+#: losses     the noise of the points at which J_DSM and J_SM are estimated
+#: lipschitz_region  the noised data whose bounding box holds the L_s grid
+#: path_starts, path_prior, path_sampler  the starting points, the prior draw and the noise
+#:            of the sampler paths whose states join the L_s region
 PURPOSES: dict[str, tuple[int, ...]] = {
     "training": (1,),
     "reference": (2,),
-    "sampling": (3,),
-    "losses": (4,),
-    "lipschitz_region": (5,),
-    "path_starts": (6,),
-    "paths": (7,),
+    "p_T": (3,),
+    "prior": (4,),
+    "sampler": (5,),
+    "losses": (6,),
+    "lipschitz_region": (7,),
+    "path_starts": (8,),
+    "path_prior": (9,),
+    "path_sampler": (10,),
 }
 
 
@@ -37,13 +49,11 @@ def stream_seed(seed: int, purpose: str) -> int:
 
 def numpy_rng(seed: int, purpose: str) -> np.random.Generator:
     """A numpy Generator on the stream ``purpose`` of ``seed``."""
-    stream_seed(seed, purpose)  # validates the purpose
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(stream_seed(seed, purpose))
 
 
 def torch_generator(seed: int, purpose: str) -> Any:
     """A CPU torch.Generator on the stream ``purpose`` of ``seed``."""
     import torch
 
-    stream_seed(seed, purpose)
-    return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed(stream_seed(seed, purpose))

@@ -1,6 +1,7 @@
 """Rule lipschitz: one-sided Lipschitz estimates L_s(t) of every evaluated checkpoint."""
 
-from scorew2.evaluate import job_group, lipschitz_group
+from scorew2.evaluate import job_group
+from scorew2.evaluate.lipschitz import lipschitz_group
 from scorew2.io import save_csv
 from scorew2.jobs import job
 

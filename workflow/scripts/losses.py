@@ -1,6 +1,7 @@
 """Rule losses: J_DSM and exact J_SM of every evaluated checkpoint, and the DSM floor."""
 
-from scorew2.evaluate import job_group, loss_group
+from scorew2.evaluate import job_group
+from scorew2.evaluate.losses import loss_group
 from scorew2.io import save_csv
 from scorew2.jobs import job
 

@@ -1,6 +1,7 @@
 """Rule sample: q0 samples of every evaluated checkpoint of a run group."""
 
-from scorew2.evaluate import job_group, sample_group
+from scorew2.evaluate import job_group
+from scorew2.evaluate.samples import sample_group
 from scorew2.io import save_npz
 from scorew2.jobs import job
 
