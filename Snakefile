@@ -1,6 +1,7 @@
 # Reproduction of Kwon, Fan & Lee, "Score-based Generative Modeling Secretly Minimizes the
 # Wasserstein Distance" (NeurIPS 2022). `snakemake --cores 2` runs everything config.yaml asks.
 
+
 configfile: "config.yaml"
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from browser import CHROMIUM, Page
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "tests" / "smoke" / "config.yaml"
@@ -152,3 +156,111 @@ def test_two_t_sweeps_with_different_schedules_run_end_to_end(tmp_path: Path) ->
     }
     # the same seed and data under two schedules: different models, different L_s
     assert not np.allclose(lips["tsweep"]["L_exact"], lips["tsweep_slow"]["L_exact"])
+
+
+def _dry_run_rules(*args: str) -> dict[str, int]:
+    """The jobs a dry run would run, rule -> count (Snakemake's job stats table)."""
+    out = snakemake("-n", *args).stdout
+    jobs: dict[str, int] = {}
+    if "Job stats:" not in out:
+        return jobs
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0].splitlines()
+    for line in table[2:]:
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def test_editing_a_module_reruns_exactly_the_jobs_whose_code_reaches_it(
+    smoke: Path, tmp_path: Path
+) -> None:
+    """The workflow of a copy of this tree, on the smoke run's results: nothing to do; after an
+    edit of lipschitz.py, the L_s jobs and what follows them, and no training job."""
+    copy = tmp_path / "repo"
+    for name in ("src", "workflow", "profiles"):
+        shutil.copytree(REPO / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, copy / name)
+    args = ("-s", str(copy / "Snakefile"), "--directory", str(REPO), "--configfile", str(SMOKE))
+    args += ("--config", f"results_dir={smoke}")
+    assert _dry_run_rules(*args) == {}
+    with open(copy / "src" / "scorew2" / "lipschitz.py", "a") as fh:
+        fh.write("\n# an edit\n")
+    jobs = _dry_run_rules(*args)
+    assert jobs.get("lipschitz", 0) == 4 and jobs.get("bound", 0) == 4  # every run group
+    assert {"tables", "figure_fig4a", "figure_fig2"} <= jobs.keys()
+    assert not {"data", "train", "sample", "w2", "losses"} & jobs.keys(), jobs
+
+
+def test_the_workflow_runs_as_a_module_of_another(tmp_path: Path) -> None:
+    """Another Snakefile imports this workflow with `module` and `use rule *`, gives it its own
+    config (the smoke one) and runs it end to end in its own folder."""
+    outer = tmp_path / "Snakefile"
+    outer.write_text(
+        f'configfile: "{SMOKE}"\n\n\n'
+        f'module scorew2:\n    snakefile:\n        "{REPO / "Snakefile"}"\n'
+        "    config:\n        config\n\n\n"
+        "use rule * from scorew2 as scorew2_*\n"
+    )
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [*SNAKEMAKE, "--cores", "2", "-s", str(outer), "--config", f"results_dir={out}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (out / "tables" / "claims.csv").is_file()
+    assert (out / "figures" / "fig4b.png").stat().st_size > 1000
+    claims = pd.read_csv(out / "tables" / "claims.csv")
+    assert len(claims) >= 8
+    assert set(claims["verdict"]) <= {"holds", "does not hold", "not evaluated"}
+
+
+REPORT_CHECK = """(async () => {
+  const out = [];
+  for (const r of Object.values(results)) {
+    let ok = false;
+    if (r.mime_type.startsWith("image/")) {
+      const img = new Image();
+      img.src = r.data_uri;
+      try { await img.decode(); ok = img.naturalWidth > 0 && img.naturalHeight > 0; }
+      catch (e) { ok = false; }
+    } else {
+      ok = (await (await fetch(r.data_uri)).text()).length > 0;
+    }
+    out.push([r.name, r.mime_type, ok]);
+  }
+  return {items: out, text: document.body.innerText.length};
+})()"""
+
+
+def test_report_renders_in_a_real_browser(smoke: Path) -> None:
+    """snakemake --report for the smoke run, opened in headless Chromium: every figure and
+    table it lists decodes, the page raises no script error; a screenshot is saved."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium not installed")
+    report = smoke / "report.html"
+    snakemake(
+        "--configfile", str(SMOKE), "--config", f"results_dir={smoke}", "--report", str(report)
+    )
+    page = Page()
+    try:
+        page.open(report)
+        time.sleep(1.0)  # let the report's app render before the screenshot
+        found = page.evaluate(REPORT_CHECK)
+        page.screenshot(smoke / "report.png")
+        errors = page.script_errors()
+    finally:
+        page.close()
+    items = found["items"]
+    names = {name for name, _, _ in items}
+    figures = {f"{f}.png" for f in FIGURES}
+    assert figures | {"runs.csv", "claims.csv", "claims.md", "provenance.json"} <= names, names
+    assert all(ok for _, _, ok in items), [i for i in items if not i[2]]
+    assert sum(mime.startswith("image/") for _, mime, _ in items) == len(figures)
+    assert found["text"] > 50 and not errors, errors  # the app rendered its menu
+    assert (smoke / "report.png").stat().st_size > 10_000

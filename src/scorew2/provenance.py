@@ -1,14 +1,28 @@
-"""What produced a result: the config and its hash, library versions and the git commit."""
+"""What produced a result: the config and its hash, library versions, the git commit and the
+machine (processor, cores, the vector extensions torch uses)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import platform
 import subprocess
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+__all__ = [
+    "PACKAGES",
+    "config_hash",
+    "git_commit",
+    "lock_hash",
+    "machine",
+    "provenance",
+    "versions",
+]
 
 PACKAGES = ("scorew2", "torch", "pot", "numpy", "scipy", "pandas", "snakemake", "seaborn")
 
@@ -56,6 +70,7 @@ def git_commit(repo: str | Path = ".") -> str:
                 "workflow",
                 "Snakefile",
                 "config.yaml",
+                "requirements.lock",
             ],
             cwd=repo,
             capture_output=True,
@@ -67,11 +82,49 @@ def git_commit(repo: str | Path = ".") -> str:
     return head + ("-dirty" if dirty else "")
 
 
+def machine() -> dict[str, Any]:
+    """The machine that made the numbers: processor model, core count, the vector extensions
+    torch's CPU kernels use (``torch.backends.cpu.get_cpu_capability()``), OS and Python."""
+    info: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    model = info.get("model name") or platform.processor() or "unknown"
+    if "cpu family" in info:  # a virtual machine may name no model: family/model identify it
+        model += f" (family {info['cpu family']}, model {info.get('model', '?')}"
+        model += f", {float(info.get('cpu MHz', 'nan')):.0f} MHz)"
+    try:
+        import torch
+
+        capability = str(torch.backends.cpu.get_cpu_capability())
+    except ImportError:
+        capability = "unknown (torch not installed)"
+    return {
+        "processor": model,
+        "cores": os.cpu_count(),
+        "torch_cpu_capability": capability,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def lock_hash(repo: str | Path = ".") -> str:
+    """SHA-256 (first 16 hex digits) of ``requirements.lock``, the installed set of setup.sh."""
+    path = Path(repo) / "requirements.lock"
+    if not path.is_file():
+        return "no lock file"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def provenance(config: Mapping[str, Any], repo: str | Path = ".") -> dict[str, Any]:
-    """The record written beside every table: config, its hash, versions and commit."""
+    """The record written beside every table: config, its hash, versions, the lock's hash,
+    commit, machine."""
     return {
         "config": _content(config),
         "config_hash": config_hash(config),
         "versions": versions(),
+        "lock_hash": lock_hash(repo),
         "git_commit": git_commit(repo),
+        "machine": machine(),
     }

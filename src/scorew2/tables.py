@@ -107,7 +107,7 @@ def _claim_paper_line(ll: pd.DataFrame, runs: pd.DataFrame, max_epochs: int) -> 
         "L_s (their estimator), lies above every checkpoint of the training curve",
         criterion="no loglog checkpoint lies above its run's line",
         evidence=f"{int(above.sum())} of {len(ll)} checkpoints above the line (the earlier "
-        "models have other L_s: PAPER section 5.3)",
+        "models have other L_s: docs/paper.md section 5.3)",
         verdict=_verdict(int(above.sum()) == 0),
     )
 
@@ -277,7 +277,9 @@ def claims_markdown(claims: pd.DataFrame, prov: Mapping[str, Any]) -> str:
         "## Provenance",
         "",
         f"- config hash: `{prov['config_hash']}` (full config in provenance.json)",
-        f"- git commit: `{prov['git_commit']}`",
+        f"- git commit: `{prov['git_commit']}`; requirements.lock `{prov['lock_hash']}`",
+        f"- machine: {prov['machine']['processor']}, {prov['machine']['cores']} cores, torch "
+        f"CPU capability {prov['machine']['torch_cpu_capability']}",
         "- versions: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)),
         "",
     ]

@@ -1,14 +1,19 @@
 # Shared helpers: config validation, run groups, paths, and the input and parameter functions
 # (get_*) of every rule.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
+from scorew2.codeversion import code_version
 from scorew2.config import load_schema, validate_config
 from scorew2.runs import REGULARIZERS, experiment_kinds, ordered
 
 min_version("9.20")
 
 # Refuse a bad config before any job runs (scorew2.config names the key and allowed values).
-config.update(validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml"))))
+config.update(
+    validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+)
 
 # Every rule's software (documentation for --use-conda; setup.sh is what runs here).
 CONDA_ENV = "../envs/scorew2.yaml"
@@ -32,6 +37,13 @@ wildcard_constraints:
     T=r"\d+",
 
 
+def get_code(script):
+    """A hash of a job script and of every scorew2 module it runs (scorew2.codeversion): as a
+    param, an edit to one module reruns exactly the jobs whose code reaches it."""
+    path = Path(workflow.source_path(f"../scripts/{script}.py"))
+    return code_version(path, path.parents[2] / "src")
+
+
 def run_groups(exp=None):
     """One run group per (experiment, data set, regulariser, T) (of ``exp`` when given)."""
     return [
@@ -47,9 +59,7 @@ def run_groups(exp=None):
 def group_files(name, exp=None, reg=None):
     """The file ``name`` of every run group (of one experiment, one regulariser, if given)."""
     return [
-        f"{GROUP}/{name}".format(**g)
-        for g in run_groups(exp)
-        if reg is None or g["reg"] == reg
+        f"{GROUP}/{name}".format(**g) for g in run_groups(exp) if reg is None or g["reg"] == reg
     ]
 
 
@@ -63,7 +73,9 @@ def train_files():
 def get_schedule(w):
     """The noise schedule of a job's experiment at the job's T."""
     sch = EXPERIMENTS[w.exp]["schedule"]
-    return dict(T=int(w.T), kind=sch["kind"], beta_start=sch["beta_start"], beta_end=sch["beta_end"])
+    return dict(
+        T=int(w.T), kind=sch["kind"], beta_start=sch["beta_start"], beta_end=sch["beta_end"]
+    )
 
 
 def get_group_run(w):

@@ -5,13 +5,14 @@
 rule data:
     output:
         f"{R}/data/{{dataset}}.npz",
-    params:
-        spec=lambda w: dict(config["datasets"][w.dataset]),
-        seed=config["data_seed"],
-    priority: 60
     log:
         f"{R}/logs/data/{{dataset}}.log",
+    priority: 60
     conda:
         CONDA_ENV
+    params:
+        code=get_code("make_data"),
+        spec=lambda w: dict(config["datasets"][w.dataset]),
+        seed=config["data_seed"],
     script:
         "../scripts/make_data.py"

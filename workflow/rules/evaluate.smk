@@ -3,24 +3,26 @@
 # bound; never training). Priorities: on 2 cores, start the longest ready jobs first (w2, then
 # lipschitz, then losses; sample because it unlocks w2), so no long job is left for the end.
 
+
 rule sample:
     input:
         data=f"{R}/data/{{dataset}}.npz",
         checkpoints=TRAINED,
     output:
         samples=f"{GROUP}/samples.npz",
-    params:
-        run=get_group_run,
-        n_points=config["evaluation"]["w2_points"],
-        seed=config["evaluation"]["seed"],
-    threads: 1
-    priority: 40
     log:
         f"{R}/logs/sample/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
         f"{R}/benchmarks/sample/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    priority: 40
     conda:
         CONDA_ENV
+    threads: 1
+    params:
+        code=get_code("sample"),
+        run=get_group_run,
+        n_points=config["evaluation"]["w2_points"],
+        seed=config["evaluation"]["seed"],
     script:
         "../scripts/sample.py"
 
@@ -31,16 +33,17 @@ rule w2:
         samples=f"{GROUP}/samples.npz",
     output:
         w2=f"{GROUP}/w2.csv",
-    params:
-        n_points=config["evaluation"]["w2_points"],
-    threads: 1
-    priority: 40
     log:
         f"{R}/logs/w2/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
         f"{R}/benchmarks/w2/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    priority: 40
     conda:
         CONDA_ENV
+    threads: 1
+    params:
+        code=get_code("w2"),
+        n_points=config["evaluation"]["w2_points"],
     script:
         "../scripts/w2.py"
 
@@ -51,18 +54,19 @@ rule losses:
         checkpoints=TRAINED,
     output:
         losses=f"{GROUP}/losses.csv",
-    params:
-        run=get_group_run,
-        draws=config["evaluation"]["loss_draws"],
-        seed=config["evaluation"]["seed"],
-    threads: 1
-    priority: 20
     log:
         f"{R}/logs/losses/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
         f"{R}/benchmarks/losses/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    priority: 20
     conda:
         CONDA_ENV
+    threads: 1
+    params:
+        code=get_code("losses"),
+        run=get_group_run,
+        draws=config["evaluation"]["loss_draws"],
+        seed=config["evaluation"]["seed"],
     script:
         "../scripts/losses.py"
 
@@ -73,19 +77,20 @@ rule lipschitz:
         checkpoints=TRAINED,
     output:
         lipschitz=f"{GROUP}/lipschitz.csv",
-    params:
-        run=get_group_run,
-        grid=config["evaluation"]["lipschitz_grid"],
-        paths=config["evaluation"]["lipschitz_paths"],
-        seed=config["evaluation"]["seed"],
-    threads: 1
-    priority: 30
     log:
         f"{R}/logs/lipschitz/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     benchmark:
         f"{R}/benchmarks/lipschitz/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    priority: 30
     conda:
         CONDA_ENV
+    threads: 1
+    params:
+        code=get_code("lipschitz"),
+        run=get_group_run,
+        grid=config["evaluation"]["lipschitz_grid"],
+        paths=config["evaluation"]["lipschitz_paths"],
+        seed=config["evaluation"]["seed"],
     script:
         "../scripts/lipschitz.py"
 
@@ -97,11 +102,12 @@ rule bound:
         lipschitz=f"{GROUP}/lipschitz.csv",
     output:
         bound=f"{GROUP}/bound.csv",
-    params:
-        schedule=get_schedule,
     log:
         f"{R}/logs/bound/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
     conda:
         CONDA_ENV
+    params:
+        code=get_code("bound"),
+        schedule=get_schedule,
     script:
         "../scripts/bound.py"

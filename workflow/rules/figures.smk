@@ -18,16 +18,17 @@ for _figure, _exp in figure_jobs():
                 subcategory=_exp,
             ),
             *[f"{R}/figures/{_stem}.{ext}" for ext in config["plots"]["formats"] if ext != "png"],
+        log:
+            f"{R}/logs/figures/{_stem}.log",
+        conda:
+            CONDA_ENV
         params:
+            code=get_code("figure"),
             figure=_figure,
             experiment=_exp,
             sample_datasets=get_sample_datasets(_figure, _exp),
             dpi=config["plots"]["dpi"],
             maximize_epochs=config["training"]["maximize_epochs"],
-        log:
-            f"{R}/logs/figures/{_stem}.log",
-        conda:
-            CONDA_ENV
         script:
             "../scripts/figure.py"
 

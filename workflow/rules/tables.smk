@@ -11,14 +11,15 @@ rule tables:
         claims=report(f"{R}/tables/claims.md", category="Tables"),
         claims_csv=report(f"{R}/tables/claims.csv", category="Tables"),
         provenance=report(f"{R}/tables/provenance.json", category="Provenance"),
-    params:
-        config=config,
-        kinds=KINDS,
-        maximize_epochs=config["training"]["maximize_epochs"],
     log:
         f"{R}/logs/tables/tables.log",
     conda:
         CONDA_ENV
+    params:
+        code=get_code("tables"),
+        config=config,
+        kinds=KINDS,
+        maximize_epochs=config["training"]["maximize_epochs"],
     script:
         "../scripts/tables.py"
 
@@ -28,11 +29,12 @@ rule runtimes:
         train_files() + group_files("samples.npz") + group_files("bound.csv"),
     output:
         f"{R}/tables/runtimes.csv",
-    params:
-        benchmarks=f"{R}/benchmarks",
     log:
         f"{R}/logs/tables/runtimes.log",
     conda:
         CONDA_ENV
+    params:
+        code=get_code("runtimes"),
+        benchmarks=f"{R}/benchmarks",
     script:
         "../scripts/runtimes.py"

@@ -11,21 +11,22 @@ rule train:
         data=f"{R}/data/{{dataset}}.npz",
     output:
         checkpoints=TRAINED,
-    params:
-        run=get_train_batch,
-        training=get_train_settings,
-        device=config["device"],
-        state=get_train_state,
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=30,
-    priority: 50
     log:
         f"{R}/logs/train/{{exp}}/{{dataset}}/T{{T}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{exp}}/{{dataset}}/T{{T}}.tsv"
+    priority: 50
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        code=get_code("train"),
+        run=get_train_batch,
+        training=get_train_settings,
+        device=config["device"],
+        state=get_train_state,
     script:
         "../scripts/train.py"

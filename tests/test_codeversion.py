@@ -1,0 +1,49 @@
+"""code_version: a hash of a script and of the package files it runs, followed through imports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scorew2.codeversion import code_files, code_version
+
+REPO = Path(__file__).resolve().parents[1]
+SRC, SCRIPTS = REPO / "src", REPO / "workflow" / "scripts"
+
+
+def _names(script: str) -> set[str]:
+    return {str(p.relative_to(SRC)) for p in code_files(SCRIPTS / script, SRC) if SRC in p.parents}
+
+
+def test_training_code_reaches_no_evaluation_module() -> None:
+    train = _names("train.py")
+    assert {"scorew2/train.py", "scorew2/model.py", "scorew2/schedule.py"} <= train
+    evaluation = {"lipschitz", "score", "wasserstein", "metrics", "bound", "sample", "plots"}
+    assert not {n for n in train if any(f"scorew2/{e}" in n for e in evaluation)}, train
+    assert not any("evaluate" in n for n in train)
+
+
+def test_each_evaluation_job_reaches_only_its_own_submodule() -> None:
+    lips, sample = _names("lipschitz.py"), _names("sample.py")
+    assert "scorew2/lipschitz.py" in lips and "scorew2/evaluate/lipschitz.py" in lips
+    assert "scorew2/lipschitz.py" not in sample and "scorew2/evaluate/samples.py" in sample
+    assert "scorew2/__init__.py" in sample and "scorew2/evaluate/__init__.py" in sample
+
+
+def test_hash_follows_imports_transitively(tmp_path: Path) -> None:
+    pkg = tmp_path / "src" / "scorew2"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from scorew2 import b\n")
+    (pkg / "b.py").write_text("import scorew2.sub.c\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "c.py").write_text("X = 1\n")
+    (pkg / "d.py").write_text("Y = 2\n")
+    script = tmp_path / "job.py"
+    script.write_text("def f():\n    from scorew2.a import thing\n")
+    files = {p.name for p in code_files(script, tmp_path / "src")}
+    assert files == {"job.py", "__init__.py", "a.py", "b.py", "c.py"}
+    before = code_version(script, tmp_path / "src")
+    (pkg / "d.py").write_text("Y = 3\n")  # not reached: same hash
+    assert code_version(script, tmp_path / "src") == before
+    (pkg / "sub" / "c.py").write_text("X = 2\n")  # reached through a -> b -> sub.c
+    assert code_version(script, tmp_path / "src") != before
