@@ -94,7 +94,7 @@ def test_batched_training_equals_separate_runs(reg):
 def test_mixed_regularizers_train_each_model_as_alone(tmp_path):
     """The seeds of every regulariser in one batch: each model's trajectory is its own."""
     data = _data()
-    cfg = _cfg(epochs=4, maximize_epochs=1, clip_value=0.05)
+    cfg = _cfg(epochs=4, maximize_epochs=1, weight_clip=0.05)
     regs = ["none"] * 2 + ["spectral_norm"] * 2 + ["weight_clip"] * 2
     seeds = [5, 6] * 3
     path = tmp_path / "state.pt"
@@ -156,7 +156,7 @@ def test_training_lowers_jdsm_and_maximise_raises_it():
 
 
 def test_weight_clip_training_keeps_parameters_bounded():
-    res = train(_data(), SCHED, [1], "weight_clip", config=_cfg(epochs=2, clip_value=0.05))
+    res = train(_data(), SCHED, [1], "weight_clip", config=_cfg(epochs=2, weight_clip=0.05))
     assert res.states[-1]["flat"].abs().max() <= 0.05
     assert (res.states[-1]["flat"].abs() == 0.05).any()
 

@@ -20,7 +20,7 @@ Per model m (seed s_m), each epoch:
 - for the first ``maximize_epochs`` epochs the sign is flipped (the maximise phase);
 - per-model gradient-norm clipping (torch's formula: g *= min(1, c / (||g|| + 1e-6)), the norm
   over all of the model's parameters), AdamW, and for "weight_clip" every parameter clamped to
-  [-clip_value, clip_value] after each step.
+  [-weight_clip, weight_clip] after each step (the config key of the same name).
 
 The models may have different regularisers (one name per model, see ``ScoreNet``): a data set's
 seeds under every regulariser then train as one batch, each model exactly as alone.
@@ -104,7 +104,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     maximize_epochs: int = 10
-    clip_value: float = 0.1
+    weight_clip: float = 0.1
     dense_epochs: int = 20
     n_checkpoints: int = 100
     save_every: int = 50
@@ -122,7 +122,7 @@ class TrainConfig:
             val = getattr(self, name)
             if not isinstance(val, int) or isinstance(val, bool) or val < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {val!r}")
-        for name in ("lr", "grad_clip", "clip_value"):
+        for name in ("lr", "grad_clip", "weight_clip"):
             val = getattr(self, name)
             if not (isinstance(val, int | float) and math.isfinite(val) and val > 0):
                 raise ValueError(f"{name}: expected a positive number, got {val!r}")
@@ -489,7 +489,7 @@ class _Run:
         grad.mul_((cfg.grad_clip / (norm + 1e-6)).clamp_(max=1.0).unsqueeze(1))
         self.opt.step()
         if "weight_clip" in net.segments:
-            net.clip_weights_(cfg.clip_value)
+            net.clip_weights_(cfg.weight_clip)
         return losses
 
     def _epoch(self) -> np.ndarray:

@@ -11,8 +11,6 @@ from scorew2.train import TrainConfig, train
 
 with job(snakemake) as log:
     run, tr = snakemake.params.run, dict(snakemake.params.training)
-    if "weight_clip" in tr:
-        tr["clip_value"] = tr.pop("weight_clip")
     data = load_npz(snakemake.input.data, required=("train",))["train"]
     state = snakemake.params.state
     if os.path.exists(state):
