@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from scorew2.codeversion import code_files, code_version
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,3 +49,10 @@ def test_hash_follows_imports_transitively(tmp_path: Path) -> None:
     assert code_version(script, tmp_path / "src") == before
     (pkg / "sub" / "c.py").write_text("X = 2\n")  # reached through a -> b -> sub.c
     assert code_version(script, tmp_path / "src") != before
+
+
+def test_a_wrong_source_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no scorew2 package"):
+        code_version(SCRIPTS / "train.py", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such script"):
+        code_version(tmp_path / "nope.py", SRC)

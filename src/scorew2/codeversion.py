@@ -67,6 +67,10 @@ def code_files(script: Path, src: Path) -> list[Path]:
 def code_version(script: str | Path, src: str | Path) -> str:
     """SHA-256 (first 16 hex digits) of ``code_files(script, src)``: names and contents."""
     script, src = Path(script), Path(src)
+    if not (src / PACKAGE / "__init__.py").is_file():
+        raise FileNotFoundError(f"{src}: no {PACKAGE} package here; the code version needs it")
+    if not script.is_file():
+        raise FileNotFoundError(f"{script}: no such script")
     digest = hashlib.sha256()
     for path in code_files(script, src):
         name = path.relative_to(src) if path.is_relative_to(src) else Path(path.name)

@@ -18,6 +18,9 @@ config.update(
 # Every rule's software (documentation for --use-conda; setup.sh is what runs here).
 CONDA_ENV = "../envs/scorew2.yaml"
 
+# this workflow's own folder (absolute; workflow.source_path would give a cached copy)
+WORKFLOW_DIR = Path(workflow.current_basedir).resolve().parent
+
 R = config["results_dir"]
 EXPERIMENTS = config["experiments"]
 KINDS = experiment_kinds(EXPERIMENTS)
@@ -40,8 +43,7 @@ wildcard_constraints:
 def get_code(script):
     """A hash of a job script and of every scorew2 module it runs (scorew2.codeversion): as a
     param, an edit to one module reruns exactly the jobs whose code reaches it."""
-    path = Path(workflow.source_path(f"../scripts/{script}.py"))
-    return code_version(path, path.parents[2] / "src")
+    return code_version(WORKFLOW_DIR / "scripts" / f"{script}.py", WORKFLOW_DIR.parent / "src")
 
 
 def run_groups(exp=None):
