@@ -18,10 +18,11 @@ from browser import CHROMIUM, Page
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "tests" / "smoke" / "config.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-FIGURES = ["fig1", "fig2", "fig3", "figF", "fig4a", "fig4b"]
+FIGURES = ["fig1", "fig2", "fig3", "figF", "fig4a", "fig4b", "figC_loglog", "figC_tsweep"]
 RUN_COLUMNS = [
     "experiment", "dataset", "regularizer", "seed", "T", "final_jdsm", "final_jsm", "final_w2",
     "w2_floor", "intercept_paper", "intercept_final", "n_checkpoints", "n_violations",
+    "intercept_cert", "n_certified", "n_violations_cert",
 ]  # fmt: skip
 
 
@@ -68,14 +69,27 @@ def test_runs_table_well_formed(smoke: Path) -> None:
     ll = runs[runs["experiment"] == "loglog"]
     assert (ll["n_checkpoints"] >= cfg["training"]["n_checkpoints"]).all()
     assert (runs[runs["experiment"] == "tsweep"]["n_checkpoints"] == 1).all()
+    assert (runs["n_certified"] == 1).all()  # every final model, and only those
+
+
+def test_certified_lipschitz_in_the_run(smoke: Path) -> None:
+    """Every final model has a certified L_s at every step, its gap within the tolerance."""
+    tol = yaml.safe_load((REPO / "config.yaml").read_text())["evaluation"]["certify_tol"]
+    for f in smoke.glob("runs/*/*/*/T*/certified.csv"):
+        c = pd.read_csv(f)
+        T = int(f.parent.name[1:])
+        assert c.groupby("seed")["step"].apply(sorted).map(list).eq([list(range(T))]).all()
+        gap = c["L_cert_upper"] - c["L_cert_lower"]
+        assert c["converged"].all() and (gap >= 0).all(), f
+        assert (gap <= tol * np.maximum(1.0, c["L_cert_upper"].abs())).all(), f
+        assert ((c["lo0"] < c["hi0"]) & (c["lo1"] < c["hi1"])).all(), f
 
 
 def test_claims_have_computed_verdicts(smoke: Path) -> None:
     claims = pd.read_csv(smoke / "tables" / "claims.csv")
     assert set(claims["verdict"]) <= {"holds", "does not hold", "not evaluated"}
-    assert {"bound_holds", "jsm_le_jdsm", "offset_decays_with_T", "ls_tends_to_minus_one"} <= set(
-        claims["claim"]
-    )
+    names = {"bound_holds", "bound_certified", "jsm_le_jdsm", "offset_decays_with_T"}
+    assert names | {"ls_tends_to_minus_one"} <= set(claims["claim"])
     md = (smoke / "tables" / "claims.md").read_text()
     assert "config hash" in md and "git commit" in md
 

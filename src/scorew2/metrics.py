@@ -51,7 +51,11 @@ def w2_group(group: GroupId, samples: Mapping[str, np.ndarray], fresh: np.ndarra
 
 
 def bound_group(
-    w2s: pd.DataFrame, losses: pd.DataFrame, lips: pd.DataFrame, schedule: Schedule
+    w2s: pd.DataFrame,
+    losses: pd.DataFrame,
+    lips: pd.DataFrame,
+    schedule: Schedule,
+    certified: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per checkpoint: the bound of Corollary 1 from its own L_s, and whether W2 exceeds it.
 
@@ -60,6 +64,8 @@ def bound_group(
     estimator); offset = I_T W2(p_T, q_T) (0 when q_T = p_T);
     log_bound = log(exp(log_intercept) sqrt(J_DSM) + offset); violation: W2 above its bound.
     corollary2_offset = exp(sum_i b_i L_s(i)) W2(p0, N(0, I)) (Corollary 2).
+    ``certified`` (the certify rule's table, final models): the same bound with the certified
+    upper bounds of L_s (``_certified_columns``).
     """
     keys = list(CHECKPOINT_KEYS)
     wide = lips.pivot_table(index=keys, columns="step", values=["L_s", "L_paper"])
@@ -91,4 +97,46 @@ def bound_group(
         np.log(df["jdsm"].to_numpy()), schedule.betas, L_rows, df["offset"].to_numpy()
     )
     df["violation"] = np.log(df["w2"].to_numpy()) > df["log_bound"].to_numpy()
+    if certified is not None:
+        df = _certified_columns(df, lips, certified, schedule)
     return df.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def _certified_columns(
+    df: pd.DataFrame, lips: pd.DataFrame, certified: pd.DataFrame, schedule: Schedule
+) -> pd.DataFrame:
+    """The bound from the certified L_s (upper bounds over the certify rule's region).
+
+    Per certified checkpoint: log_intercept_cert, offset_cert, log_bound_cert (Corollary 1
+    with L_cert_upper in place of L_s), violation_cert, and L_gap_max = max_i (L_cert_upper(i)
+    - L_s(i)), how far the estimate falls below the certificate. NaN (and False) elsewhere.
+    """
+    keys = list(CHECKPOINT_KEYS)
+    up = certified.pivot_table(index=keys, columns="step", values="L_cert_upper")
+    up = up.sort_index(axis=1)
+    if up.shape[1] != schedule.T:
+        raise ValueError(f"certified table: {up.shape[1]} steps, schedule has {schedule.T}")
+    est = lips.pivot_table(index=keys, columns="step", values="L_s").sort_index(axis=1)
+    cert = up.index.to_frame(index=False)
+    U = up.to_numpy()
+    cert["log_intercept_cert"] = log_intercept(schedule.betas, U)
+    cert["L_gap_max"] = (U - est.reindex(up.index).to_numpy()).max(axis=1)
+    out = df.merge(cert, on=keys, how="left", validate="one_to_one")
+    rows = up.index.get_indexer(out.set_index(keys).index)
+    has = rows >= 0
+    if len(cert) and has.sum() != len(cert):
+        raise ValueError("certified table: checkpoints that the w2 and losses tables lack")
+    for col in ("offset_cert", "log_bound_cert"):
+        out[col] = np.nan
+    if has.any():
+        U_rows, sub = U[rows[has]], out[has]
+        off = offset(schedule.betas, U_rows, sub["w2_T"].to_numpy())
+        out.loc[has, "offset_cert"] = off
+        out.loc[has, "log_bound_cert"] = log_bound(
+            np.log(sub["jdsm"].to_numpy()), schedule.betas, U_rows, off
+        )
+    out["certified"] = has
+    out["violation_cert"] = has & (
+        np.log(out["w2"].to_numpy()) > out["log_bound_cert"].fillna(np.inf)
+    )
+    return out

@@ -475,6 +475,29 @@ class ScoreNet(nn.Module):
             raise ValueError(f"schedule: T = {schedule.T}, the network has {self.n_steps} steps")
         return schedule.eps_to_score(self(x, t), t)
 
+    @torch.no_grad()
+    def step_mlp(self, step: int) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+        """The network at one step as a plain MLP in float64: the gates folded into the weights.
+
+        z_l = (W_l h + c_l) * gamma_l[step] = Wt_l h + ct_l with Wt_l = diag(gamma_l) W_l and
+        ct_l = gamma_l * c_l (l = 1..3, W_l the effective weights: W / sigma for
+        spectral_norm, with the stored u, v); the last layer (W_4, c_4) as it is. Returns the
+        four (Wt (M, out, in), ct (M, out)) and a boolean (M,) mask of the ReLU models.
+        """
+        if isinstance(step, bool) or not 0 <= int(step) < self.n_steps:
+            raise ValueError(f"step: expected an integer in [0, {self.n_steps - 1}], got {step!r}")
+        p = {k: v.double() for k, v in self.params().items()}
+        ws = [w.double() for w in self.effective_weights(update=False)]
+        layers = []
+        for i in range(1, 5):
+            w, c = ws[i - 1], p[_C[i - 1]]
+            if i <= N_GATED:
+                g = p["gamma"][:, int(step), i - 1]
+                w, c = w * g.unsqueeze(2), c * g
+            layers.append((w, c))
+        relu = torch.tensor([r == "spectral_norm" for r in self.regularizers])
+        return layers, relu
+
     # ------------------------------------------------------------------ training kernel
     def _kernel_weights(
         self, raw: list[torch.Tensor]

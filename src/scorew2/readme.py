@@ -2,7 +2,8 @@
 
 The README holds blocks between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``
 lines; ``render`` rebuilds each from ``results/tables`` (``claims``: claims.csv, ``runs``: the
-seed means of runs.csv). ``python -m scorew2.generated readme`` rewrites README.md in place;
+seed means of runs.csv, ``certify``: the certified L_s's cost and findings).
+``python -m scorew2.generated readme`` rewrites README.md in place;
 with ``--check`` it exits 1 when the README differs from what the tables give (a test runs it).
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["BLOCKS", "claims_block", "render", "runs_block"]
+__all__ = ["BLOCKS", "certify_block", "claims_block", "render", "runs_block"]
 
 _MEANS = [
     ("final_jdsm", "J_DSM", "{:.3f}"),
@@ -24,6 +25,7 @@ _MEANS = [
     ("w2_floor", "W2 noise floor", "{:.3f}"),
     ("intercept_paper", "intercept (authors' L_s)", "{:.2f}"),
     ("intercept_final", "intercept (ours)", "{:.2f}"),
+    ("intercept_cert", "intercept (certified L_s)", "{:.2f}"),
     ("final_offset", "offset", "{:.4g}"),
 ]
 
@@ -53,7 +55,33 @@ def runs_block(tables: Path) -> str:
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[Path], str]] = {"claims": claims_block, "runs": runs_block}
+def certify_block(tables: Path) -> str:
+    """Per experiment: the certified L_s's cost (the certify jobs of runtimes.csv, per final
+    model and step) and what it found (runs.csv)."""
+    runs = pd.read_csv(tables / "runs.csv")
+    times = pd.read_csv(tables / "runtimes.csv")
+    times = times[times["rule"] == "certify"]
+    head = [
+        "experiment", "final models", "(model, step) pairs", "CPU-s (certify jobs)",
+        "ms per (model, step)", "largest certified - estimated L_s",
+        "final models above the certified bound",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for exp, r in runs.groupby("experiment", sort=False):
+        pairs = int((r["T"] * r["n_certified"]).sum())
+        cpu = float(times.loc[times["job"].str.startswith(f"{exp}/"), "seconds"].sum())
+        cells = [exp, str(int(r["n_certified"].sum())), str(pairs), f"{cpu:.0f}"]
+        cells += [f"{1e3 * cpu / pairs:.0f}", f"{r['L_gap_max'].max():.3g}"]
+        cells.append(str(int(r["n_violations_cert"].sum())))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, Callable[[Path], str]] = {
+    "claims": claims_block,
+    "runs": runs_block,
+    "certify": certify_block,
+}
 
 
 def render(readme: str, tables: Path) -> str:

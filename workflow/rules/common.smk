@@ -26,7 +26,10 @@ EXPERIMENTS = config["experiments"]
 KINDS = experiment_kinds(EXPERIMENTS)
 
 # The figures each experiment kind draws.
-KIND_FIGURES = {"loglog": ("fig1", "fig2", "fig3", "figF"), "tsweep": ("fig4a", "fig4b")}
+KIND_FIGURES = {
+    "loglog": ("fig1", "fig2", "fig3", "figF", "figC"),
+    "tsweep": ("fig4a", "fig4b", "figC"),
+}
 
 # Where the files of a run group, and of a training job, live.
 GROUP = f"{R}/runs/{{exp}}/{{dataset}}/{{reg}}/T{{T}}"
@@ -86,6 +89,11 @@ def get_group_run(w):
     return dict(schedule=get_schedule(w), prior=ex["prior"], checkpoints=ex["checkpoints"])
 
 
+def get_final_run(w):
+    """``get_group_run`` for the final models only (what the certificate covers)."""
+    return dict(get_group_run(w), checkpoints="final")
+
+
 def get_train_batch(w):
     """What a training job trains: every regulariser's seeds of one (experiment, data set, T)."""
     ex = EXPERIMENTS[w.exp]
@@ -111,8 +119,10 @@ def get_train_state(w):
 
 def figure_stem(figure, exp):
     """A figure's file name: the plain figure name for the experiment named after its kind,
-    the figure and experiment names otherwise (``fig4a_tsweep_slow``)."""
-    return figure if exp == KINDS[exp] else f"{figure}_{exp}"
+    the figure and experiment names otherwise (``fig4a_tsweep_slow``) and for a figure that
+    several kinds draw (``figC_loglog``)."""
+    shared = sum(figure in figs for figs in KIND_FIGURES.values()) > 1
+    return figure if exp == KINDS[exp] and not shared else f"{figure}_{exp}"
 
 
 def figure_jobs():
@@ -135,6 +145,9 @@ def get_figure_inputs(figure, exp):
     if figure == "fig4a":
         return dict(lipschitz=group_files("lipschitz.csv", exp))
     inputs = dict(bounds=group_files("bound.csv", exp))
+    if figure == "figC":
+        inputs["lipschitz"] = group_files("lipschitz.csv", exp)
+        inputs["certified"] = group_files("certified.csv", exp)
     if figure == "fig2":
         inputs["samples"] = group_files("samples.npz", exp, sample_regularizer(exp))
     return inputs

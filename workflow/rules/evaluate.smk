@@ -95,11 +95,37 @@ rule lipschitz:
         "../scripts/lipschitz.py"
 
 
+rule certify:
+    input:
+        data=f"{R}/data/{{dataset}}.npz",
+        checkpoints=TRAINED,
+    output:
+        certified=f"{GROUP}/certified.csv",
+    log:
+        f"{R}/logs/certify/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+    benchmark:
+        f"{R}/benchmarks/certify/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    priority: 30
+    conda:
+        CONDA_ENV
+    threads: 1
+    params:
+        code=get_code("certify"),
+        run=get_final_run,
+        paths=config["evaluation"]["lipschitz_paths"],
+        k_sigma=config["evaluation"]["certify_k_sigma"],
+        tol=config["evaluation"]["certify_tol"],
+        seed=config["evaluation"]["seed"],
+    script:
+        "../scripts/certify.py"
+
+
 rule bound:
     input:
         w2=f"{GROUP}/w2.csv",
         losses=f"{GROUP}/losses.csv",
         lipschitz=f"{GROUP}/lipschitz.csv",
+        certified=f"{GROUP}/certified.csv",
     output:
         bound=f"{GROUP}/bound.csv",
     log:

@@ -9,6 +9,13 @@ with job(snakemake) as log:
     w2s = load_csv(snakemake.input.w2, required=("seed", "epoch", "w2", "w2_T"))
     losses = load_csv(snakemake.input.losses, required=("seed", "epoch", "jdsm", "jsm"))
     lips = load_csv(snakemake.input.lipschitz, required=("seed", "epoch", "step", "L_s"))
-    df = bound_group(w2s, losses, lips, make_schedule(**snakemake.params.schedule))
+    cert = load_csv(snakemake.input.certified, required=("seed", "epoch", "step", "L_cert_upper"))
+    df = bound_group(w2s, losses, lips, make_schedule(**snakemake.params.schedule), cert)
     save_csv(df, snakemake.output.bound)
-    log.info("%d checkpoints, %d above their bound", len(df), int(df["violation"].sum()))
+    log.info(
+        "%d checkpoints, %d above their bound; %d certified, %d above their certified bound",
+        len(df),
+        int(df["violation"].sum()),
+        int(df["certified"].sum()),
+        int(df["violation_cert"].sum()),
+    )

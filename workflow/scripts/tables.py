@@ -8,6 +8,7 @@ from scorew2.provenance import provenance
 from scorew2.tables import claims_markdown, claims_table, runs_table
 
 with job(snakemake) as log:
+    p = snakemake.params
     bounds = pd.concat(
         [
             load_csv(f, required=("seed", "epoch", "w2", "jdsm", "log_bound"))
@@ -21,7 +22,9 @@ with job(snakemake) as log:
     )
     prov = provenance(snakemake.params.config)
     runs = runs_table(bounds)
-    claims = claims_table(bounds, lips, snakemake.params.maximize_epochs, snakemake.params.kinds)
+    claims = claims_table(
+        bounds, lips, p.maximize_epochs, p.kinds, p.config["evaluation"]["certify_k_sigma"]
+    )
     save_csv(runs, snakemake.output.runs)
     save_csv(claims, snakemake.output.claims_csv)
     save_text(claims_markdown(claims, prov), snakemake.output.claims)

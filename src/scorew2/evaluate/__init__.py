@@ -66,6 +66,20 @@ class RunGroup:
         """A table with one row per model: identity columns, seed, epoch, ``columns``."""
         return frame(self.id, self.checkpoints.seeds, self.checkpoints.epochs, **columns)
 
+    def step_frame(self, **columns: np.ndarray) -> pd.DataFrame:
+        """A table with one row per (model, step), model-major: identity columns, seed, epoch,
+        step, and ``columns``, each (M, T) (or (T,): the same for every model)."""
+        M, T = self.model.n_models, self.schedule.T
+        flat = {k: np.broadcast_to(v, (M, T)).reshape(-1) for k, v in columns.items()}
+        ck = self.checkpoints
+        return frame(
+            self.id,
+            np.repeat(ck.seeds, T),
+            np.repeat(ck.epochs, T),
+            step=np.tile(np.arange(T), M),
+            **flat,
+        )
+
 
 def load_group(
     group: GroupId,

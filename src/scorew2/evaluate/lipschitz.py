@@ -8,15 +8,14 @@ import torch
 
 from scorew2.evaluate import EVAL_CHUNK, RunGroup, subset
 from scorew2.lipschitz import jacobian_sym_eigs, pairs_max_ratio, paper_grid, region_grid
-from scorew2.runs import frame
 from scorew2.sample import ancestral_sample, make_prior
 from scorew2.score import empirical_score_jacobian_eigs, noised_points
 from scorew2.streams import numpy_rng, torch_generator
 
-__all__ = ["lipschitz_group"]
+__all__ = ["lipschitz_group", "sampler_states"]
 
 
-def _sampler_states(group: RunGroup, n_paths: int) -> torch.Tensor:
+def sampler_states(group: RunGroup, n_paths: int) -> torch.Tensor:
     """The states x_i (T, M, n_paths, d) of every model's own sampler, from the prior."""
     start = subset(group.train, n_paths, numpy_rng(group.seed, "path_starts"))
     gen = torch_generator(group.seed, "path_prior")
@@ -68,7 +67,7 @@ def lipschitz_group(group: RunGroup, grid: int, n_paths: int) -> pd.DataFrame:
     """
     sch, M = group.schedule, group.model.n_models
     pts = noised_points(group.train, sch, 1, torch_generator(group.seed, "lipschitz_region"))
-    paths = _sampler_states(group, n_paths)
+    paths = sampler_states(group, n_paths)
     L_grid, L_path, L_paper = (np.empty((M, sch.T)) for _ in range(3))
     L_exact = np.empty(sch.T)
     for i in range(sch.T):
@@ -76,15 +75,10 @@ def lipschitz_group(group: RunGroup, grid: int, n_paths: int) -> pd.DataFrame:
         L_grid[:, i], L_path[:, i], L_paper[:, i], L_exact[i] = _step_estimates(
             group, i, region, paths[i]
         )
-    ck = group.checkpoints
-    return frame(
-        group.id,
-        np.repeat(ck.seeds, sch.T),
-        np.repeat(ck.epochs, sch.T),
-        step=np.tile(np.arange(sch.T), M),
-        L_s=np.maximum(L_grid, L_path).reshape(-1),
-        L_grid=L_grid.reshape(-1),
-        L_path=L_path.reshape(-1),
-        L_paper=L_paper.reshape(-1),
-        L_exact=np.tile(L_exact, M),
+    return group.step_frame(
+        L_s=np.maximum(L_grid, L_path),
+        L_grid=L_grid,
+        L_path=L_path,
+        L_paper=L_paper,
+        L_exact=L_exact,
     )

@@ -1,9 +1,10 @@
 """The paper's figures (figures 1-4 and appendix F) from the pipeline's tables.
 
 Each figure is a function of DataFrames (``training``: fig1, figF; ``loglog``: fig2, fig3;
-``tsweep``: fig4a, fig4b) that writes one file per path of ``outputs`` (the suffix picks the
-format), atomically. ``FIGURES`` names, for each figure, its function and the columns of each
-table it reads; ``draw`` reads the named input files of a figure rule and draws it.
+``tsweep``: fig4a, fig4b; ``certified``: figC, not in the paper) that writes one file per
+path of ``outputs`` (the suffix picks the format), atomically. ``FIGURES`` names, for each
+figure, its function and the columns of each table it reads; ``draw`` reads the named input
+files of a figure rule and draws it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from scorew2.plots.certified import figC
 from scorew2.plots.common import Output, PathLike, load_samples, load_table
 from scorew2.plots.loglog import fig2, fig3
 from scorew2.plots.training import fig1, figF
@@ -27,6 +29,7 @@ __all__ = [
     "fig3",
     "fig4a",
     "fig4b",
+    "figC",
     "figF",
 ]
 
@@ -49,6 +52,14 @@ FIGURES: dict[str, FigureSpec] = {
     "fig3": FigureSpec(fig3, {"bounds": _LOGLOG}),
     "figF": FigureSpec(figF, {"bounds": (*_K, "jdsm", "jsm", "dsm_floor")}),
     "fig4a": FigureSpec(fig4a, {"lipschitz": (*_K, "step", "L_s", "L_paper", "L_exact")}),
+    "figC": FigureSpec(
+        figC,
+        {
+            "bounds": (*_K, "w2", "log_bound", "log_bound_cert", "certified"),
+            "lipschitz": (*_K, "step", "L_s"),
+            "certified": (*_K, "step", "L_cert_upper", "L_cert_lower"),
+        },
+    ),
     "fig4b": FigureSpec(
         fig4b, {"bounds": (*_K, "w2", "w2_T", "offset", "corollary2_offset", "log_bound")}
     ),
@@ -72,8 +83,8 @@ def draw(
     name : str
         One of ``FIGURES``.
     inputs : mapping
-        Table name (``bounds``, ``lipschitz``, ``samples``) -> the files of every run group,
-        as the figure rules name them.
+        Table name (``bounds``, ``lipschitz``, ``certified``, ``samples``) -> the files of
+        every run group, as the figure rules name them.
     outputs : sequence of path-like
         One path per format.
     sample_datasets : sequence of str
