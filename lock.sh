@@ -13,4 +13,4 @@ trap 'rm -f .torch-constraint.txt' EXIT
   --python-platform x86_64-manylinux_2_28 --find-links "${TORCH_WHEELS:-/opt/wheels}" \
   --no-emit-find-links --no-header --constraint .torch-constraint.txt -o requirements.lock
 sed -i 's#-c .torch-constraint.txt#torch CPU build pinned by lock.sh#' requirements.lock
-PYTHONPATH=src python3 -m scorew2.generated envfile
+PYTHONPATH=src .venv/bin/python -m scorew2.generated envfile  # setup.sh makes .venv

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from scorew2.config import validate_config
+from scorew2.config import main, read_config, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -96,3 +97,32 @@ def test_experiments_are_named_instances_of_a_kind() -> None:
     assert out["experiments"]["tsweep_slow"]["kind"] == "tsweep"
     assert out["experiments"]["tsweep"]["schedule"]["beta_end"] == 0.1
     assert "kind" not in cfg["experiments"]["tsweep"]  # the caller's config is not changed
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"training:\n  epochs: \xff\xfe\n", "not UTF-8 text (byte 0xff at offset 20)"),
+        (b"experiments: [\n", "not valid YAML"),
+        (b"- a\n- b\n", "expected a mapping of keys, got a list"),
+        (b"", "expected a mapping of keys, got an empty file"),
+    ],
+)
+def test_unreadable_config_files_get_a_message(tmp_path: Path, raw: bytes, expected: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(raw)
+    with pytest.raises(
+        ValueError, match=re.escape(f"config file {path}: ") + ".*" + re.escape(expected)
+    ):
+        read_config(path)
+
+
+def test_the_config_checker_names_each_bad_file(tmp_path: Path, capsys: Any) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training:\n  lr: .nan\n")
+    assert main([str(REPO / "config.yaml"), str(tmp_path / "missing.yaml"), str(bad)]) == 1
+    out = capsys.readouterr()
+    assert "config.yaml: valid (2 experiments)" in out.out
+    assert "missing.yaml: cannot be read (No such file or directory)" in out.err
+    assert "training.lr: nan is not a finite number" in out.err
+    assert main([str(REPO / "config.yaml")]) == 0

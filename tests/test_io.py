@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ import torch
 
 from scorew2.io import (
     CorruptFileError,
+    DiskFullError,
     atomic_open,
+    atomic_path,
     load_csv,
     load_npz,
     load_torch,
@@ -96,3 +99,33 @@ def test_bad_tables_are_named(tmp_path: Path) -> None:
         load_csv(tmp_path / "bound.csv", required=("seed", "w2"))
     with pytest.raises(FileNotFoundError, match=r"nothing\.csv"):
         load_csv(tmp_path / "nothing.csv")
+
+
+def _torch_like_full_disk(path: Path) -> None:
+    """What torch.save does on a full disk: a RuntimeError raised while handling ENOSPC."""
+    try:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    except OSError:
+        raise RuntimeError("[enforce fail at inline_container.cc] unexpected pos") from None
+
+
+@pytest.mark.parametrize("fail", ["oserror", "torch"])
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path: Path, fail: str) -> None:
+    dest = tmp_path / "table.csv"
+    dest.write_text("old\n")
+    with pytest.raises(DiskFullError, match=r"No space left on device: '.*table\.csv'") as err:
+        with atomic_path(dest) as tmp:
+            tmp.write_text("half")
+            if fail == "oserror":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            _torch_like_full_disk(tmp)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(dest)
+    assert dest.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_other_write_errors_pass_through(tmp_path: Path) -> None:
+    with pytest.raises(PermissionError):
+        with atomic_path(tmp_path / "x.csv"):
+            raise PermissionError(errno.EACCES, "denied")
+    assert not list(tmp_path.iterdir())

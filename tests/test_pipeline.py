@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 from browser import CHROMIUM, Page
+
+from scorew2.io import load_csv, load_npz, load_torch
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "tests" / "smoke" / "config.yaml"
@@ -137,6 +142,51 @@ def test_corrupt_samples_are_named_and_nothing_downstream_is_written(smoke: Path
     samples.write_bytes(data)
     snakemake(str(w2_csv), "--configfile", str(SMOKE), "--config", f"results_dir={smoke}")
     assert w2_csv.is_file()
+
+
+@contextlib.contextmanager
+def small_filesystem(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` (needs root; skips the test otherwise)."""
+    path.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)])
+    if mount.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def _loads(path: Path) -> None:
+    loader = {".csv": load_csv, ".npz": load_npz, ".pt": load_torch}.get(path.suffix)
+    if loader is not None:
+        loader(path)
+
+
+def test_a_full_disk_names_the_file_and_leaves_nothing_half_written(
+    smoke: Path, tmp_path: Path
+) -> None:
+    group = "runs/loglog/moons/none/T10"
+    with small_filesystem(tmp_path / "disk", "1m") as disk:
+        out = disk / "results"
+        args = (str(out / group / "bound.csv"), "--configfile", str(SMOKE))
+        proc = snakemake(*args, "--config", f"results_dir={out}", check=False)
+        assert proc.returncode != 0
+        failed = re.findall(
+            r"failed: DiskFullError: .*No space left on device: '(.*)'", proc.stderr
+        )
+        assert failed and all(Path(f).is_relative_to(out) for f in failed), proc.stderr[-3000:]
+        left = [f for f in out.rglob("*") if f.is_file()]
+        assert not [f for f in left if f.name.endswith(".tmp")]
+        assert not (out / group / "bound.csv").exists()
+        for f in left:  # every file the run left reads back whole (a state file may stay)
+            _loads(f)
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        snakemake(*args, "--config", f"results_dir={out}")  # the same command completes
+        tables = sorted((out / group).glob("*.csv"))
+        assert len(tables) >= 5
+        for f in tables:
+            assert f.read_bytes() == (smoke / f.relative_to(out)).read_bytes(), f.name
 
 
 def test_two_t_sweeps_with_different_schedules_run_end_to_end(tmp_path: Path) -> None:

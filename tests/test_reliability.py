@@ -1,4 +1,5 @@
-"""A training job killed with SIGKILL resumes from its state file and ends bit-identical."""
+"""Faults of one machine: a training job killed with SIGKILL resumes from its state file and
+ends bit-identical; a second Snakemake on the same results is refused while the first runs."""
 
 from __future__ import annotations
 
@@ -86,3 +87,34 @@ def test_sigkill_during_training_resumes_bit_identically(tmp_path: Path) -> None
     run(cfg_killed, str(killed / w2_rel))
     run(cfg_clean, str(clean / w2_rel))
     assert (killed / w2_rel).read_bytes() == (clean / w2_rel).read_bytes()
+
+
+def test_a_second_run_on_the_same_results_is_refused_and_the_first_completes(
+    tmp_path: Path,
+) -> None:
+    results = tmp_path / "results"
+    cfg = write_config(tmp_path, results)
+    trained = results / "runs/loglog/moons/train_T10"
+    first = subprocess.Popen(
+        [*SNAKEMAKE, str(trained / "checkpoints.pt"), "--configfile", str(cfg)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while state_epoch(trained / "train_state.pt") < 1 and time.monotonic() < deadline:
+        assert first.poll() is None, "the first run ended before training was under way"
+        time.sleep(0.2)
+    second = subprocess.run(
+        [*SNAKEMAKE, "--configfile", str(cfg)], cwd=REPO, capture_output=True, text=True
+    )
+    running = first.poll() is None
+    _, err = first.communicate(timeout=600)
+    assert running, "the first run was over before the second started: nothing was tested"
+    assert second.returncode != 0
+    assert "Directory cannot be locked" in second.stdout + second.stderr
+    assert first.returncode == 0, err[-3000:]
+    done = load_torch(trained / "checkpoints.pt")
+    assert done["epochs"][-1] == EPOCHS
+    assert not (trained / "train_state.pt").exists()

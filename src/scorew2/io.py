@@ -3,12 +3,14 @@
 Every writer goes to a temporary file in the destination folder, flushes it to disk and
 renames it over the destination (``os.replace`` is atomic on POSIX), so a killed job never
 leaves a half-written file under the final name. Every reader checks what it loads and
-raises ``CorruptFileError`` naming the file and what is wrong.
+raises ``CorruptFileError`` naming the file and what is wrong. A write that fails for a full
+disk raises ``DiskFullError`` naming the file, however the writer reported it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -22,6 +24,7 @@ import pandas as pd
 
 __all__ = [
     "CorruptFileError",
+    "DiskFullError",
     "atomic_open",
     "atomic_path",
     "load_csv",
@@ -39,22 +42,46 @@ class CorruptFileError(ValueError):
     """A file exists but cannot be read, or does not hold what it should."""
 
 
+class DiskFullError(OSError):
+    """No space left on the device that holds the file being written (errno ENOSPC)."""
+
+
+def _disk_full(err: BaseException | None) -> bool:
+    """Whether ``err`` or an exception it came from is ENOSPC: torch reports a full disk as a
+    RuntimeError raised while handling the OSError."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` only on success.
+
+    On a full disk (at any stage: the temporary file, the writer, the flush) raises
+    ``DiskFullError`` naming ``path``; the temporary file is removed and ``path`` untouched.
+    """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         tmp_path.chmod(0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp_path, dest)
+    except Exception as err:
+        if _disk_full(err):
+            raise DiskFullError(errno.ENOSPC, "No space left on device", str(dest)) from err
+        raise
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
