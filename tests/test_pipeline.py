@@ -23,7 +23,17 @@ from scorew2.io import load_csv, load_npz, load_torch
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "tests" / "smoke" / "config.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-FIGURES = ["fig1", "fig2", "fig3", "figF", "fig4a", "fig4b", "figC_loglog", "figC_tsweep"]
+FIGURES = [
+    "fig1",
+    "fig2",
+    "fig2_authors",
+    "fig3",
+    "figF",
+    "fig4a",
+    "fig4b",
+    "figC_loglog",
+    "figC_tsweep",
+]
 RUN_COLUMNS = [
     "experiment", "dataset", "regularizer", "seed", "T", "final_jdsm", "final_jsm", "final_w2",
     "w2_floor", "intercept_paper", "intercept_final", "n_checkpoints", "n_violations",

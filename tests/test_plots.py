@@ -114,6 +114,7 @@ def inputs(tmp_path_factory) -> dict[str, dict[str, list[str]]]:
         cert.append(str(g / "certified.csv"))
     return {
         "fig1": {"bounds": bound},
+        "fig2_authors": {"bounds": bound},
         "fig3": {"bounds": bound},
         "figF": {"bounds": bound},
         "fig2": {"bounds": bound, "samples": samples},

@@ -68,7 +68,7 @@ def bound_group(
     upper bounds of L_s (``_certified_columns``).
     """
     keys = list(CHECKPOINT_KEYS)
-    wide = lips.pivot_table(index=keys, columns="step", values=["L_s", "L_paper"])
+    wide = lips.pivot_table(index=keys, columns="step", values=["L_s", "L_paper", "L_exact"])
     L = wide["L_s"].sort_index(axis=1).to_numpy()
     Lp = wide["L_paper"].sort_index(axis=1).to_numpy()
     if L.shape[1] != schedule.T:
@@ -85,7 +85,8 @@ def bound_group(
             f"w2 ({len(w2s)} rows), losses ({len(losses)}) and lipschitz ({len(lip)}) tables "
             "do not cover the same checkpoints"
         )
-    L_rows = L[lip.set_index(keys).index.get_indexer(df.set_index(keys).index)]
+    rows = lip.set_index(keys).index.get_indexer(df.set_index(keys).index)
+    L_rows = L[rows]
     df["offset"] = offset(schedule.betas, L_rows, df["w2_T"].to_numpy())
     prior_w2 = df["w2_p0_prior"].to_numpy()
     has_prior = np.isfinite(prior_w2)  # NaN when q_T = p_T: Corollary 2 does not apply
@@ -93,6 +94,7 @@ def bound_group(
     if has_prior.any():
         cor2[has_prior] = corollary2_offset(schedule.betas, L_rows[has_prior], prior_w2[has_prior])
     df["corollary2_offset"] = cor2
+    df = df.assign(**_offset_variants(df, wide, rows, schedule))
     df["log_bound"] = log_bound(
         np.log(df["jdsm"].to_numpy()), schedule.betas, L_rows, df["offset"].to_numpy()
     )
@@ -100,6 +102,42 @@ def bound_group(
     if certified is not None:
         df = _certified_columns(df, lips, certified, schedule)
     return df.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)
+
+
+OFFSET_ESTIMATORS = {"": "L_s", "_paper": "L_paper", "_exact": "L_exact"}
+"""Column suffix of each offset variant -> the L_s estimator it uses (lipschitz.csv)."""
+
+
+def _offset_variants(
+    df: pd.DataFrame, wide: pd.DataFrame, rows: np.ndarray, schedule: Schedule
+) -> dict[str, np.ndarray]:
+    """The offset in each form with each L_s estimator (the claims' variants, issue 12):
+
+    offset{sfx} = I_T W2(p_T, q_T) (Corollary 1, the empirical W2 at its noise floor),
+    corollary2_offset{sfx} = exp(sum_i b_i L_i) W2(p0, N(0, I)) (Corollary 2),
+    contraction_offset{sfx} = I_T sqrt(abar_T) W2(p0, N(0, I)) (the discrete chain's
+    contraction W2(p_T, N(0, I)) <= sqrt(abar_T) W2(p0, N(0, I)) in place of the measured W2),
+    with L_i by ours (no suffix), the authors' estimator (_paper) or the exact score of the
+    noised training set (_exact). The forms with W2(p0, N(0, I)) are NaN when q_T = p_T.
+    ``offset`` and ``corollary2_offset`` with our L_s are computed by ``bound_frame``.
+    """
+    prior = df["w2_p0_prior"].to_numpy()
+    has = np.isfinite(prior)
+    contracted = np.sqrt(schedule.alpha_bars[-1]) * prior[has]
+    out = {}
+    for sfx, col in OFFSET_ESTIMATORS.items():
+        L = wide[col].sort_index(axis=1).to_numpy()[rows]
+        if sfx:
+            out[f"offset{sfx}"] = offset(schedule.betas, L, df["w2_T"].to_numpy())
+            out[f"corollary2_offset{sfx}"] = np.full(len(df), np.nan)
+            if has.any():
+                out[f"corollary2_offset{sfx}"][has] = corollary2_offset(
+                    schedule.betas, L[has], prior[has]
+                )
+        out[f"contraction_offset{sfx}"] = np.full(len(df), np.nan)
+        if has.any():
+            out[f"contraction_offset{sfx}"][has] = offset(schedule.betas, L[has], contracted)
+    return out
 
 
 def _certified_columns(

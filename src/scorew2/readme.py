@@ -31,10 +31,11 @@ _MEANS = [
 
 
 def claims_block(tables: Path) -> str:
-    """One row per claim: statement, evidence, verdict (claims.csv, in its order)."""
+    """One row per claim: statement, evidence, verdict (claims.csv, in its order; the headline
+    rows: a claim's variants are in claims.md)."""
     claims = pd.read_csv(tables / "claims.csv", keep_default_na=False)
     lines = ["| claim | evidence | verdict |", "|---|---|---|"]
-    for r in claims.itertuples():
+    for r in claims[claims["variant"] == ""].itertuples():
         statement = r.statement or r.claim
         lines.append(f"| {statement} | {r.evidence} | **{r.verdict}** |")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ __all__ = ["PURPOSES", "numpy_rng", "stream_seed", "torch_generator"]
 #: lipschitz_region  the noised data whose bounding box holds the L_s grid
 #: path_starts, path_prior, path_sampler  the starting points, the prior draw and the noise
 #:            of the sampler paths whose states join the L_s region
+#: claims_bootstrap  the seed resamples of the claims' bootstrap intervals of medians
 PURPOSES: dict[str, tuple[int, ...]] = {
     "training": (1,),
     "reference": (2,),
@@ -36,6 +37,7 @@ PURPOSES: dict[str, tuple[int, ...]] = {
     "path_starts": (8,),
     "path_prior": (9,),
     "path_sampler": (10,),
+    "claims_bootstrap": (11,),
 }
 
 

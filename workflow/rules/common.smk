@@ -27,7 +27,7 @@ KINDS = experiment_kinds(EXPERIMENTS)
 
 # The figures each experiment kind draws.
 KIND_FIGURES = {
-    "loglog": ("fig1", "fig2", "fig3", "figF", "figC"),
+    "loglog": ("fig1", "fig2", "fig2_authors", "fig3", "figF", "figC"),
     "tsweep": ("fig4a", "fig4b", "figC"),
 }
 

@@ -22,12 +22,13 @@ with job(snakemake) as log:
     )
     prov = provenance(snakemake.params.config)
     runs = runs_table(bounds)
+    ev = p.config["evaluation"]
     claims = claims_table(
-        bounds, lips, p.maximize_epochs, p.kinds, p.config["evaluation"]["certify_k_sigma"]
+        bounds, lips, p.maximize_epochs, p.kinds, ev["certify_k_sigma"], ev["seed"]
     )
     save_csv(runs, snakemake.output.runs)
     save_csv(claims, snakemake.output.claims_csv)
     save_text(claims_markdown(claims, prov), snakemake.output.claims)
     save_json(prov, snakemake.output.provenance)
     for r in claims.itertuples():
-        log.info("%s: %s (%s)", r.claim, r.verdict, r.evidence)
+        log.info("%s %s: %s (%s)", r.claim, r.variant, r.verdict, r.evidence)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from scorew2.plots.certified import figC
 from scorew2.plots.common import Output, PathLike, load_samples, load_table
-from scorew2.plots.loglog import fig2, fig3
+from scorew2.plots.loglog import fig2, fig2_authors, fig3
 from scorew2.plots.training import fig1, figF
 from scorew2.plots.tsweep import fig4a, fig4b
 from scorew2.runs import CHECKPOINT_KEYS
@@ -26,6 +26,7 @@ __all__ = [
     "draw",
     "fig1",
     "fig2",
+    "fig2_authors",
     "fig3",
     "fig4a",
     "fig4b",
@@ -49,6 +50,9 @@ _LOGLOG = (*_K, "jdsm", "w2", "w2_floor", "log_intercept", "log_intercept_paper"
 FIGURES: dict[str, FigureSpec] = {
     "fig1": FigureSpec(fig1, {"bounds": (*_K, "jdsm", "w2", "dsm_floor", "w2_floor")}),
     "fig2": FigureSpec(fig2, {"bounds": (*_LOGLOG, "violation"), "samples": ()}),
+    "fig2_authors": FigureSpec(
+        fig2_authors, {"bounds": (*_K, "jdsm", "w2", "w2_floor", "log_intercept_paper")}
+    ),
     "fig3": FigureSpec(fig3, {"bounds": _LOGLOG}),
     "figF": FigureSpec(figF, {"bounds": (*_K, "jdsm", "jsm", "dsm_floor")}),
     "fig4a": FigureSpec(fig4a, {"lipschitz": (*_K, "step", "L_s", "L_paper", "L_exact")}),

@@ -1,5 +1,6 @@
-"""The log-log view: figure 2 (ln W2 against ln J_DSM, no regulariser, with samples) and
-figure 3 (the same per regulariser, with the final models' intercepts, losses and W2).
+"""The log-log view: figure 2 (ln W2 against ln J_DSM, no regulariser, with samples), the
+same on the authors' axes (``fig2_authors``) and figure 3 (the same per regulariser, with the
+final models' intercepts, losses and W2).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from scorew2.plots.common import (
 )
 from scorew2.runs import DATASETS, REGULARIZERS, final_rows, ordered
 
-__all__ = ["fig2", "fig3"]
+__all__ = ["AUTHORS_WINDOW", "fig2", "fig2_authors", "fig3"]
 
 _PAPER_LINE = "paper's line (authors' $L_s$ estimator, final model)"
 _GRID_LINE = "same, our $L_s$ estimator (final model)"
@@ -210,6 +211,62 @@ def fig2(
             f"log of $J_{{\\mathrm{{DSM}}}}$ (full squared norm) over training, all seeds; "
             "$q_T = p_T$, so the bound is "
             "$\\ln W_2 \\leq \\frac{1}{2}\\ln J_{\\mathrm{DSM}} + c$"
+        )
+
+
+AUTHORS_WINDOW = {"x": (0.0, 6.0), "y": (-4.0, 8.0)}
+"""The window of the poster's Figure 2: x = ln(J_DSM / 2), y = ln W2."""
+
+
+def fig2_authors(bounds: pd.DataFrame, out: Output) -> None:
+    """Figure 2 on the authors' axes: per data set (the first regulariser present), ln W2
+    against x = ln(J_DSM / 2) (their loss is half our squared norm) in the poster's window
+    ``AUTHORS_WINDOW``, with the paper's line ln W2 = (x + ln 2) / 2 + c. The companion of
+    ``fig2``, whose full range holds the maximise phase; points outside the window are counted
+    in each title."""
+    reg = ordered(bounds["regularizer"], REGULARIZERS)[0]
+    df = bounds[bounds["regularizer"] == reg]
+    datasets = ordered(df["dataset"], DATASETS)
+    norm = _epoch_norm(df)
+    (x0, x1), (y0, y1) = AUTHORS_WINDOW["x"], AUTHORS_WINDOW["y"]
+    with figure(4.3 * len(datasets) + 0.6, 5.2, out) as fig:
+        axes = list(fig.subplots(1, len(datasets), squeeze=False)[0])
+        for ax, ds in zip(axes, datasets, strict=True):
+            d = df[df["dataset"] == ds]
+            pts = pd.DataFrame(
+                {"x": ln(d["jdsm"] / 2), "y": ln(d["w2"]), "epoch": d["epoch"].to_numpy()}
+            )
+            inside = pts["x"].between(x0, x1) & pts["y"].between(y0, y1)
+            dots(
+                ax,
+                pts,
+                14,
+                0.85,
+                x="x",
+                y="y",
+                hue="epoch",
+                hue_norm=norm,
+                palette="viridis",
+                legend=False,
+            )
+            c = float(final_rows(d)["log_intercept_paper"].mean())
+            xs = np.array([x0, x1])
+            ax.plot(xs, 0.5 * (xs + np.log(2.0)) + c, "k--", lw=1.2, label=_PAPER_LINE, zorder=4)
+            floor = float(np.log(d["w2_floor"].mean()))
+            ax.axhline(floor, color="0.3", ls=":", lw=1.2, label="$\\ln$ W2 sampling-noise floor")
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y0, y1)
+            ax.set_xlabel("$\\ln(J_{\\mathrm{DSM}} / 2)$ (the authors' loss)")
+            ax.set_ylabel(f"{LN_W2} (natural log)")
+            ax.set_title(
+                f"{ds}: {int(inside.sum())} of {len(pts)} checkpoints in the window",
+                fontsize="small",
+            )
+        _epoch_colorbar(fig, norm, axes)
+        legend_below(fig, axes[0], ncols=2)
+        fig.suptitle(
+            f"Figure 2 on the authors' axes (regulariser {reg}): the poster's window, "
+            "x = ln(J_DSM / 2) in [0, 6], ln W2 in [-4, 8]; all seeds"
         )
 
 
