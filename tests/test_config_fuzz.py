@@ -128,7 +128,7 @@ def test_every_valid_config_is_accepted(cfg: dict[str, Any]) -> None:
             assert len(make_schedule(T=T, **exp["schedule"]).alpha_bars) == T
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(VALID)
 def test_a_valid_config_passes_a_dry_run(tmp_path_factory: Any, cfg: dict[str, Any]) -> None:
     tmp = tmp_path_factory.mktemp("dry")
