@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from scorew2.bound import corollary2_offset, log_bound, log_I, log_intercept, offset
+from scorew2.bound_table import OFFSET_FORMS, offset_forms
 from scorew2.schedule import make_schedule
 
 torch.set_num_threads(1)
@@ -184,3 +185,19 @@ def test_offset_is_zero_for_q_T_equal_p_T_even_with_huge_lipschitz() -> None:
     out = offset(betas, huge, np.array([0.0, 0.5]))
     assert out[0] == 0.0 and out[1] == np.inf
     assert np.isinf(log_bound(0.0, betas, huge[1], out[1]))
+
+
+def test_offset_forms_closed_form_with_constant_L():
+    # L_i = c: I_T = exp(sum b (1/2 + c)); Corollary 2: exp(c sum b) W2(p0, N);
+    # contraction: I_T sqrt(abar_T) W2(p0, N); NaN prior (q_T = p_T): both NaN
+    sched = make_schedule("sigmoid", 12, 1e-4, 0.1)
+    c, w2_T, prior = 0.3, np.array([0.2, 0.4]), np.array([1.5, np.nan])
+    forms = offset_forms(sched, np.full((2, sched.T), c), w2_T, prior)
+    I_T = math.exp(sched.betas.sum() * (0.5 + c))
+    np.testing.assert_allclose(forms["offset"], I_T * w2_T, rtol=1e-13)
+    want2 = math.exp(c * sched.betas.sum()) * 1.5
+    assert forms["corollary2_offset"][0] == pytest.approx(want2, rel=1e-13)
+    want3 = I_T * math.sqrt(sched.alpha_bars[-1]) * 1.5
+    assert forms["contraction_offset"][0] == pytest.approx(want3, rel=1e-13)
+    assert np.isnan(forms["corollary2_offset"][1]) and np.isnan(forms["contraction_offset"][1])
+    assert list(forms) == list(OFFSET_FORMS)

@@ -51,6 +51,14 @@ def test_hash_follows_imports_transitively(tmp_path: Path) -> None:
     assert code_version(script, tmp_path / "src") != before
 
 
+def test_the_w2_job_does_not_reach_the_bound() -> None:
+    # an edit to the bound's assembly reruns the cheap bound jobs, never the exact W2
+    w2, bound = _names("w2.py"), _names("bound.py")
+    assert "scorew2/metrics.py" in w2 and "scorew2/wasserstein.py" in w2
+    assert not {"scorew2/bound.py", "scorew2/bound_table.py"} & w2
+    assert "scorew2/bound_table.py" in bound and "scorew2/wasserstein.py" not in bound
+
+
 def test_a_wrong_source_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no scorew2 package"):
         code_version(SCRIPTS / "train.py", tmp_path)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from scorew2.bound import log_bound, log_intercept
+from scorew2.bound_table import bound_group
 from scorew2.checkpoints import Checkpoints, load_checkpoints, save_checkpoints
 from scorew2.data import make_dataset
 from scorew2.evaluate import RunGroup
@@ -18,7 +19,7 @@ from scorew2.evaluate.losses import loss_group
 from scorew2.evaluate.samples import sample_group
 from scorew2.io import load_torch, save_torch
 from scorew2.lipschitz import one_sided_lipschitz, region_grid
-from scorew2.metrics import bound_group, w2_group
+from scorew2.metrics import w2_group
 from scorew2.runs import GroupId
 from scorew2.schedule import make_schedule
 from scorew2.score import noised_points

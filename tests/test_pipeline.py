@@ -33,6 +33,9 @@ FIGURES = [
     "fig4b",
     "figC_loglog",
     "figC_tsweep",
+    "fig4a_tsweep_authors",
+    "fig4b_tsweep_authors",
+    "figC_tsweep_authors",
 ]
 RUN_COLUMNS = [
     "experiment", "dataset", "regularizer", "seed", "T", "final_jdsm", "final_jsm", "final_w2",
@@ -65,7 +68,8 @@ def test_every_target_exists(smoke: Path) -> None:
         for ext in cfg["plots"]["formats"]:
             f = smoke / "figures" / f"{name}.{ext}"
             assert f.is_file() and f.stat().st_size > 1000, f
-    for name in ["runs.csv", "claims.csv", "claims.md", "provenance.json", "runtimes.csv"]:
+    names = ["runs.csv", "claims.csv", "claims.md", "fig4_schedules.csv", "provenance.json"]
+    for name in [*names, "runtimes.csv"]:
         assert (smoke / "tables" / name).is_file(), name
 
 
@@ -103,6 +107,8 @@ def test_certified_lipschitz_in_the_run(smoke: Path) -> None:
 def test_claims_have_computed_verdicts(smoke: Path) -> None:
     claims = pd.read_csv(smoke / "tables" / "claims.csv")
     assert set(claims["verdict"]) <= {"holds", "does not hold", "not evaluated"}
+    evaluated = claims[claims["verdict"] != "not evaluated"]
+    assert evaluated["seed_check"].str.match(r"stable \(each of 2 seeds|flips without seed").all()
     names = {"bound_holds", "bound_certified", "jsm_le_jdsm", "offset_decays_with_T"}
     assert names | {"ls_tends_to_minus_one"} <= set(claims["claim"])
     md = (smoke / "tables" / "claims.md").read_text()
@@ -226,6 +232,9 @@ def test_two_t_sweeps_with_different_schedules_run_end_to_end(tmp_path: Path) ->
     assert {"ls_tends_to_minus_one", "ls_tends_to_minus_one[tsweep_slow]"} <= set(claims["claim"])
     runs = pd.read_csv(out / "tables" / "runs.csv")
     assert sorted(runs["experiment"].unique()) == ["tsweep", "tsweep_slow"]
+    fit = pd.read_csv(out / "tables" / "fig4_schedules.csv")
+    assert sorted(fit["experiment"].unique()) == ["tsweep", "tsweep_slow"]
+    assert sorted(fit["beta_end"].unique()) == [0.01, 0.1]
     lips = {
         e: pd.read_csv(out / "runs" / e / "four_clusters" / "none" / "T6" / "lipschitz.csv")
         for e in ("tsweep", "tsweep_slow")

@@ -2,7 +2,8 @@
 
 The README holds blocks between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``
 lines; ``render`` rebuilds each from ``results/tables`` (``claims``: claims.csv, ``runs``: the
-seed means of runs.csv, ``certify``: the certified L_s's cost and findings).
+seed means of runs.csv, ``certify``: the certified L_s's cost and findings, ``fig4``: the T
+sweeps' schedules against the poster).
 ``python -m scorew2.generated readme`` rewrites README.md in place;
 with ``--check`` it exits 1 when the README differs from what the tables give (a test runs it).
 """
@@ -13,9 +14,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["BLOCKS", "certify_block", "claims_block", "render", "runs_block"]
+__all__ = ["BLOCKS", "certify_block", "claims_block", "fig4_block", "render", "runs_block"]
 
 _MEANS = [
     ("final_jdsm", "J_DSM", "{:.3f}"),
@@ -34,10 +36,37 @@ def claims_block(tables: Path) -> str:
     """One row per claim: statement, evidence, verdict (claims.csv, in its order; the headline
     rows: a claim's variants are in claims.md)."""
     claims = pd.read_csv(tables / "claims.csv", keep_default_na=False)
-    lines = ["| claim | evidence | verdict |", "|---|---|---|"]
+    lines = ["| claim | evidence | verdict | one seed left out |", "|---|---|---|---|"]
     for r in claims[claims["variant"] == ""].itertuples():
         statement = r.statement or r.claim
-        lines.append(f"| {statement} | {r.evidence} | **{r.verdict}** |")
+        lines.append(f"| {statement} | {r.evidence} | **{r.verdict}** | {r.seed_check} |")
+    return "\n".join(lines)
+
+
+def fig4_block(tables: Path) -> str:
+    """Per T-sweep experiment: how far figure 4 lies from the poster's (fig4_schedules.csv):
+    the mean |step - poster step| of the figure 4a crossings, the root mean square of
+    ln(ours / poster) of each figure 4b form, and which experiment is closest on each."""
+    fit = pd.read_csv(tables / "fig4_schedules.csv")
+    fit["what"] = np.where(
+        fit["figure"] == "4a",
+        "4a: mean |step - poster|, L_s by " + fit["quantity"].str.split("L_s by ").str[-1],
+        "4b: rms ln(ours / poster), " + fit["quantity"].str.split(" at T").str[0],
+    )
+    err = fit.groupby(["what", "experiment"], sort=False)["error"]
+    table = err.apply(lambda e: e.mean() if "4a" in e.name[0] else np.sqrt((e**2).mean()))
+    table = table.unstack("experiment")
+    exps = list(table.columns)
+    beta = fit.groupby("experiment")["beta_end"].first()
+    head = ["figure 4 against the poster", *(f"{e} (beta_end {beta[e]:g})" for e in exps)]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for what, row in table.iterrows():
+        best = row.idxmin() if row.notna().any() else "none"
+        cells = [f"{v:.3g}" + (" (closest)" if e == best else "") for e, v in row.items()]
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -82,6 +111,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "claims": claims_block,
     "runs": runs_block,
     "certify": certify_block,
+    "fig4": fig4_block,
 }
 
 

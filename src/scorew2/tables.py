@@ -6,23 +6,35 @@ No verdict is written by hand: each comes from a criterion on the runs, stated b
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from scorew2.metrics import OFFSET_ESTIMATORS
+from scorew2.bound_table import OFFSET_ESTIMATORS
 from scorew2.runs import RUN_KEYS as _RUN_KEYS
 from scorew2.runs import final_rows
 from scorew2.streams import numpy_rng
 
-__all__ = ["LS_TOLERANCE", "claims_markdown", "claims_table", "runs_table", "runtimes_table"]
+__all__ = [
+    "LS_TOLERANCE",
+    "ClaimSettings",
+    "claims_markdown",
+    "claims_table",
+    "fig4_schedules",
+    "runs_table",
+    "runtimes_table",
+]
 
 RUN_KEYS = list(_RUN_KEYS)
 LS_TOLERANCE = 0.1  # |L_s(T-1) + 1| within this counts as "tends to -1"
 CI_LEVEL, N_BOOT = 0.9, 10_000  # bootstrap intervals of medians over seeds
-COLUMNS = ["claim", "variant", "paper_variant", "statement", "criterion", "evidence", "verdict"]
+COLUMNS = [
+    "claim", "variant", "paper_variant", "statement", "criterion", "evidence", "verdict",
+    "seed_check",
+]  # fmt: skip
 
 
 def runs_table(bounds: pd.DataFrame) -> pd.DataFrame:
@@ -148,12 +160,14 @@ def _claim_paper_line(ll: pd.DataFrame, runs: pd.DataFrame, max_epochs: int) -> 
     )
 
 
-def _reg_compare(runs: pd.DataFrame, column: str) -> list[tuple[str, str, float, float]]:
-    """(data set, regulariser, mean of ``column``, mean for no regulariser) per comparison."""
-    ll = runs
-    means = ll.groupby(["dataset", "regularizer"])[column].mean()
+def _reg_compare(
+    runs: pd.DataFrame, column: str, stat: str = "mean"
+) -> list[tuple[str, str, float, float]]:
+    """(data set, regulariser, ``stat`` over seeds of ``column``, the same for no regulariser)
+    per comparison."""
+    means = runs.groupby(["dataset", "regularizer"])[column].agg(stat)
     out = []
-    for ds in sorted(ll["dataset"].unique()):
+    for ds in sorted(runs["dataset"].unique()):
         for reg in ("spectral_norm", "weight_clip"):
             if (ds, "none") in means and (ds, reg) in means:
                 out.append((ds, reg, float(means[(ds, reg)]), float(means[(ds, "none")])))
@@ -164,30 +178,64 @@ def _describe(rows: list[tuple[str, str, float, float]]) -> str:
     return "; ".join(f"{ds}: {reg} {v:.4g} vs none {b:.4g}" for ds, reg, v, b in rows)
 
 
-def _claim_reg_intercept(ll: pd.DataFrame, runs: pd.DataFrame, max_epochs: int) -> dict:
-    rows = _reg_compare(runs, "intercept_final")
-    return dict(
-        claim="regularisation_lowers_intercept",
-        statement="spectral normalisation and weight clipping lower the intercept (tighter "
-        "bound) (Figure 3)",
-        criterion="for every data set, the mean final-model intercept (grid estimator) of each "
-        "regulariser is below that of no regulariser",
-        evidence=_describe(rows) or "no regularised runs",
-        verdict=_verdict(all(v < b for _, _, v, b in rows)) if rows else "not evaluated",
-    )
+STATISTICS = ("mean", "median")  # over seeds, for the regularisation comparisons
+INTERCEPTS = [
+    ("intercept_final", "ours (grid and sampler states)", False),
+    ("intercept_paper", "the authors' estimator", True),
+    ("intercept_cert", "the certified upper bound", False),
+]
 
 
-def _claim_reg_worse(ll: pd.DataFrame, runs: pd.DataFrame, max_epochs: int) -> dict:
-    rj, rw = _reg_compare(runs, "final_jdsm"), _reg_compare(runs, "final_w2")
-    ok = all(v > b for _, _, v, b in rj + rw)
-    return dict(
-        claim="regularisation_raises_loss_and_w2",
-        statement="regularisation raises the converged loss and W2 (worse samples) (Figure 3)",
-        criterion="for every data set and regulariser, mean final J_DSM and mean final W2 above "
-        "those of no regulariser",
-        evidence=f"J_DSM: {_describe(rj)}. W2: {_describe(rw)}" if rj else "no regularised runs",
-        verdict=_verdict(ok) if rj else "not evaluated",
+def _claim_reg_intercept(ll: pd.DataFrame, runs: pd.DataFrame, max_epochs: int) -> list[dict]:
+    """Regularisation lowers the intercept, per L_s estimator (``INTERCEPTS``) and statistic
+    over seeds; the paper's variant: the authors' estimator, the mean."""
+    statement = (
+        "spectral normalisation and weight clipping lower the intercept (tighter bound) (Figure 3)"
     )
+    if not _reg_compare(runs, "final_jdsm"):
+        return [_not_evaluated("regularisation_lowers_intercept", "no regularised runs")]
+    variants = []
+    for col, name, paper in INTERCEPTS:
+        for stat in STATISTICS:
+            rows = _reg_compare(runs, col, stat)
+            variants.append(
+                dict(
+                    variant=f"L_s by {name}, {stat} over seeds",
+                    factors={"L_s by": name, "statistic": stat},
+                    paper_variant=paper and stat == "mean",
+                    criterion=f"for every data set, the {stat} final-model intercept of each "
+                    "regulariser is below that of no regulariser",
+                    evidence=_describe(rows),
+                    verdict=_verdict(all(v < b for _, _, v, b in rows)),
+                )
+            )
+    return _headline("regularisation_lowers_intercept", statement, variants)
+
+
+def _claim_reg_worse(ll: pd.DataFrame, runs: pd.DataFrame, max_epochs: int) -> list[dict]:
+    """Regularisation raises the converged J_DSM and W2, on the mean (the paper's reading)
+    and the median over seeds; each data set's W2 beside its two-sample floor."""
+    statement = "regularisation raises the converged loss and W2 (worse samples) (Figure 3)"
+    if not _reg_compare(runs, "final_jdsm"):
+        return [_not_evaluated("regularisation_raises_loss_and_w2", "no regularised runs")]
+    floors = runs.groupby("dataset")["w2_floor"].median()
+    floor = ", ".join(f"{ds} {v:.4g}" for ds, v in floors.items())
+    variants = []
+    for stat in STATISTICS:
+        rj, rw = _reg_compare(runs, "final_jdsm", stat), _reg_compare(runs, "final_w2", stat)
+        variants.append(
+            dict(
+                variant=f"{stat} over seeds",
+                factors={"statistic": stat},
+                paper_variant=stat == "mean",
+                criterion=f"for every data set and regulariser, the {stat} final J_DSM and "
+                "final W2 above those of no regulariser",
+                evidence=f"J_DSM: {_describe(rj)}. W2: {_describe(rw)}. W2 two-sample floor: "
+                f"{floor}",
+                verdict=_verdict(all(v > b for _, _, v, b in rj + rw)),
+            )
+        )
+    return _headline("regularisation_raises_loss_and_w2", statement, variants)
 
 
 def _not_evaluated(claim: str, why: str) -> dict[str, str]:
@@ -205,11 +253,11 @@ def _median_interval(values: np.ndarray, rng: np.random.Generator) -> tuple[floa
 
 
 def _headline(claim: str, statement: str, variants: list[dict]) -> list[dict]:
-    """A claim's rows: the headline (the verdict of the variant the paper used; of the others,
-    the shorter list: those that hold or those that do not), then one row per variant."""
+    """A claim's rows: the headline (the verdict of the variant the paper used, and the
+    one-line reason of ``_reason``), then one row per variant. Each variant names its
+    ``factors`` (choice -> value), which the reason reads and the rows drop."""
     paper = next(v for v in variants if v["paper_variant"])
-    holds = [v["variant"] for v in variants if v["verdict"] == "holds"]
-    fails = [v["variant"] for v in variants if v["verdict"] != "holds"]
+    holds = sum(v["verdict"] == "holds" for v in variants)
     head = dict(
         claim=claim,
         variant="",
@@ -217,47 +265,105 @@ def _headline(claim: str, statement: str, variants: list[dict]) -> list[dict]:
         statement=statement,
         criterion=f"headline: the variant the paper used ({paper['variant']}); every variant "
         "below, each with its own criterion",
-        evidence=f"{len(holds)} of {len(variants)} variants hold; "
-        + (
-            f"holds for: {'; '.join(holds) or 'none'}"
-            if len(holds) <= len(fails)
-            else f"does not hold for: {'; '.join(fails)}"
-        ),
+        evidence=f"{holds} of {len(variants)} variants hold: {_reason(variants)}. The "
+        f"paper's variant: {paper['evidence']}",
         verdict=paper["verdict"],
     )
-    rows = [dict(claim=claim, statement=statement, **v) for v in variants]
-    return [head, *[{**r, "paper_variant": "yes" if r["paper_variant"] else ""} for r in rows]]
+    rows = [
+        {"claim": claim, "statement": statement}
+        | {k: v for k, v in var.items() if k != "factors"}
+        | {"paper_variant": "yes" if var["paper_variant"] else ""}
+        for var in variants
+    ]
+    return [head, *rows]
 
 
-ESTIMATOR_NAMES = {"L_s": "ours", "L_paper": "the authors' estimator", "L_exact": "the exact score"}
+def _reason(variants: list[dict]) -> str:
+    """Which choices decide: the factor values under which no variant holds (or every one
+    does); when the rest all agree, "every variant except ..."; else the shorter of the lists
+    of variants that hold and that do not."""
+    ok = [v["verdict"] == "holds" for v in variants]
+    values = {(k, x) for v in variants for k, x in v.get("factors", {}).items()}
+    decide = {}
+    for k, x in sorted(values):
+        with_value = [o for v, o in zip(variants, ok, strict=True) if v["factors"].get(k) == x]
+        if len(set(with_value)) == 1 and len(with_value) < len(variants):
+            decide[(k, x)] = with_value[0]
+    for side in (False, True):
+        keys = [kx for kx, o in decide.items() if o == side]
+        rest = [
+            o
+            for v, o in zip(variants, ok, strict=True)
+            if not any(v["factors"].get(k) == x for k, x in keys)
+        ]
+        if keys and rest and set(rest) == {not side}:
+            which = " or ".join(f"{k} {x}" for k, x in keys)
+            return (
+                f"{'holds' if not side else 'does not hold'} for every variant except those "
+                f"with {which} (where it {'does not hold' if not side else 'holds'})"
+            )
+    if all(ok) or not any(ok):
+        return "the same verdict under every variant"
+    names = [
+        v["variant"] for v, o in zip(variants, ok, strict=True) if o == (sum(ok) <= len(ok) / 2)
+    ]
+    return ("holds for: " if sum(ok) <= len(ok) / 2 else "does not hold for: ") + "; ".join(names)
+
+
+ESTIMATOR_NAMES = {
+    "L_s": "ours",
+    "L_paper": "the authors' estimator",
+    "L_exact": "the exact score",
+    "L_cert_upper": "the certified upper bound",
+}
 LS_ESTIMATORS = [
     ("L_s", "ours (sup over the data grid and the sampler states)", False),
     ("L_paper", "the authors' estimator (pairs on a 10 x 10 grid of [0, 0.9]^2)", True),
     ("L_exact", "the exact score of the noised training set", False),
+    ("L_cert_upper", "the certified upper bound over the certified region", False),
 ]
 
 
-def _claim_ls(ts: pd.DataFrame, rng: np.random.Generator) -> list[dict]:
-    """L_s(T-1) -> -1 at the T closest to 100, under each L_s estimator (``LS_ESTIMATORS``)."""
+def _ls_table_T(ts: pd.DataFrame) -> tuple[int, pd.DataFrame]:
+    """The T closest to 100 (figure 4a's) and its final models' L_s rows."""
     Ts = np.sort(ts["T"].unique())
     T = int(Ts[np.argmin(np.abs(Ts - 100))])
-    r = ts[(ts["T"] == T) & (ts["epoch"] == ts.loc[ts["T"] == T, "epoch"].max())]
+    return T, ts[(ts["T"] == T) & (ts["epoch"] == ts.loc[ts["T"] == T, "epoch"].max())]
+
+
+def _settles_below(by_step: pd.Series, below: float) -> int | None:
+    """The step from which every value is below ``below`` (None if the last one is not): the
+    crossing of figure 4a, robust to early steps where a sup over a grid misses the narrow
+    peaks of p_t and dips below."""
+    above = np.flatnonzero(by_step.to_numpy() >= below)
+    if len(above) == 0:
+        return int(by_step.index[0])
+    return int(by_step.index[above[-1] + 1]) if above[-1] + 1 < len(by_step) else None
+
+
+def _claim_ls(ts: pd.DataFrame, rng: np.random.Generator) -> list[dict]:
+    """L_s(T-1) -> -1 at the T closest to 100, under each L_s estimator (``LS_ESTIMATORS``;
+    the certified one where the final models were certified)."""
+    T, r = _ls_table_T(ts)
     variants = []
     for col, name, paper in LS_ESTIMATORS:
+        if col not in r or r[col].isna().any():
+            continue
         per_seed = r[r["step"] == T - 1].sort_values("seed")[col].to_numpy()
         mean = float(per_seed.mean())
         med, lo, hi = _median_interval(per_seed, rng)
         by_step = r.groupby("step")[col].mean()
-        cross0 = by_step.index[by_step.to_numpy() < 0]
+        cross0 = _settles_below(by_step, 0.0)
         variants.append(
             dict(
                 variant=name,
+                factors={"L_s by": ESTIMATOR_NAMES[col]},
                 paper_variant=paper,
                 criterion=f"mean over seeds of the final model's L_s at the last step within "
                 f"{LS_TOLERANCE} of -1",
                 evidence=f"L_s(T-1) mean {mean:.3f}, median {med:.3f} ({CI_LEVEL:.0%} "
-                f"bootstrap over {len(per_seed)} seeds: {lo:.3f} to {hi:.3f}); first below 0 "
-                f"at step {int(cross0[0]) if len(cross0) else 'never'}; max over steps "
+                f"bootstrap over {len(per_seed)} seeds: {lo:.3f} to {hi:.3f}); below 0 from "
+                f"step {'never' if cross0 is None else cross0}; max over steps "
                 f"{by_step.max():.4g}",
                 verdict=_verdict(abs(mean + 1.0) <= LS_TOLERANCE),
             )
@@ -270,7 +376,7 @@ OFFSET_FORMS = [
     ("offset", "I_T W2(p_T, q_T)"),
     ("corollary2_offset", "Corollary 2: exp(sum b L_s) W2(p0, N(0, I))"),
     ("contraction_offset", "contraction: I_T sqrt(abar_T) W2(p0, N(0, I))"),
-]
+]  # the forms of scorew2.bound_table.OFFSET_FORMS, named
 OFFSET_CRITERIA = {
     "strict": "the median over seeds strictly decreases from each T to the next",
     "trend": "the median over seeds falls with T overall: lower at the largest T than at the "
@@ -287,17 +393,18 @@ def _offset_verdict(med: np.ndarray, Ts: np.ndarray, criterion: str) -> bool:
     return bool(med[-1] < med[0] and _spearman(Ts.astype(float), med) < 0)
 
 
-def _claim_offset(ts: pd.DataFrame, rng: np.random.Generator) -> list[dict]:
+def _claim_offset(ts: pd.DataFrame, rng: np.random.Generator, w2_points: int) -> list[dict]:
     """The offset against T in each form (``OFFSET_FORMS``) with each L_s estimator
-    (``scorew2.metrics.OFFSET_ESTIMATORS``), judged by each criterion on the median over
-    seeds (heavy-tailed: one seed can carry a mean); the empirical form shows W2(p_T, q_T)
-    beside its two-sample floor."""
+    (``scorew2.bound_table.OFFSET_ESTIMATORS``, the certified one where every final model
+    was certified), judged by each criterion on the median over seeds (heavy-tailed: one seed
+    can carry a mean); the empirical form shows W2(p_T, q_T) beside its floor (``_w2_note``)."""
     fin = final_rows(ts).sort_values(["T", "seed"])
     Ts = np.sort(fin["T"].unique())
-    w2T, floor = (fin.groupby("T")[c].median() for c in ("w2_T", "w2_floor"))
     variants = []
     for col, form in OFFSET_FORMS:
         for sfx, col_L in OFFSET_ESTIMATORS.items():
+            if col + sfx not in fin or fin[col + sfx].isna().all():
+                continue
             est = ESTIMATOR_NAMES[col_L]
             stats = [
                 _median_interval(fin.loc[fin["T"] == t, col + sfx].to_numpy(), rng) for t in Ts
@@ -309,13 +416,12 @@ def _claim_offset(ts: pd.DataFrame, rng: np.random.Generator) -> list[dict]:
                 for t, (m, lo, hi) in zip(Ts, stats, strict=True)
             )
             if col == "offset":
-                ev += ". W2(p_T, q_T) median / two-sample floor: " + ", ".join(
-                    f"{w2T[t]:.3f} / {floor[t]:.3f}" for t in Ts
-                )
+                ev += _w2_note(fin, w2_points)
             for crit, text in OFFSET_CRITERIA.items():
                 variants.append(
                     dict(
                         variant=f"{form}, L_s by {est}, {crit}",
+                        factors={"form": form, "L_s by": est, "criterion": crit},
                         paper_variant=(col, sfx, crit) == PAPER_OFFSET,
                         criterion=text,
                         evidence=ev,
@@ -324,6 +430,23 @@ def _claim_offset(ts: pd.DataFrame, rng: np.random.Generator) -> list[dict]:
                 )
     statement = "the offset of the bound decays as T grows (Figure 4b, Remark 4)"
     return _headline("offset_decays_with_T", statement, variants)
+
+
+def _w2_note(fin: pd.DataFrame, n: int) -> str:
+    """Per T: the median W2(p_T, q_T), its two-sample floor, the contraction bound
+    sqrt(abar_T) W2(p0, N(0, I)) (from contraction_offset / I_T), and, where the floor is
+    above that bound, about how many points would bring the floor below it (floor ~ n^(-1/2)
+    in two dimensions, up to a log factor; ``n`` points now)."""
+    g = fin.groupby("T")
+    w2T, floor = g["w2_T"].median(), g["w2_floor"].median()
+    bound = (fin["contraction_offset"] / np.exp(fin["log_I_T"])).groupby(fin["T"]).median()
+    cells = []
+    for t in w2T.index:
+        cell = f"T={t}: {w2T[t]:.3f} / {floor[t]:.3f} / {bound[t]:.3g}"
+        if floor[t] > bound[t]:
+            cell += f" (floor below it from about {n * (floor[t] / bound[t]) ** 2:.2g} points)"
+        cells.append(cell)
+    return ". W2(p_T, q_T) median / two-sample floor / contraction bound: " + "; ".join(cells)
 
 
 def _claim_jsm(bounds: pd.DataFrame) -> dict:
@@ -361,45 +484,154 @@ def _named(row: dict, exp: str, kind: str) -> dict:
     return row
 
 
-def claims_table(
+@dataclass(frozen=True)
+class ClaimSettings:
+    """What the claims read from the config: the maximise phase's epochs, the certified
+    region's half-width k (sigma_t), the points per W2, and the seed of the bootstrap."""
+
+    max_epochs: int
+    k_sigma: float
+    w2_points: int
+    seed: int
+
+
+def _claim_rows(
     bounds: pd.DataFrame,
     lips: pd.DataFrame,
-    max_epochs: int,
     kinds: Mapping[str, str],
-    k_sigma: float,
-    seed: int,
-) -> pd.DataFrame:
-    """Each claim of the paper, the criterion, the numbers behind it, and the verdict.
-
-    A claim whose verdict turns on a choice the paper leaves open (the L_s estimator, the
-    offset's form, the criterion) has a headline row (``variant`` empty: the verdict of the
-    variant the paper used, ``paper_variant`` "yes" on that row) and one row per variant;
-    medians over seeds carry bootstrap intervals drawn from the stream "claims_bootstrap" of
-    ``seed``.
-
-    ``kinds`` maps each experiment to its kind: the loglog claims are judged on every loglog
-    experiment, the L_s and offset claims on every tsweep experiment (rows "not evaluated"
-    without one), J_SM <= J_DSM on every checkpoint, the certified bound on every certified
-    checkpoint (region half-width ``k_sigma`` sigma_t around p_t).
-    """
-    rows = []
+    settings: ClaimSettings,
+    rng: np.random.Generator,
+) -> list[dict]:
+    """Every claim's rows (``claims_table``) on the given runs."""
+    rows: list[dict] = []
     for exp, kind in kinds.items():
         ll = bounds[bounds["experiment"] == exp]
         if kind == "loglog" and not ll.empty:
             runs = runs_table(ll)
-            rows += [_named(c(ll, runs, max_epochs), exp, kind) for c in _LOGLOG_CLAIMS]
+            for claim in _LOGLOG_CLAIMS:
+                out = claim(ll, runs, settings.max_epochs)
+                rows += [_named(r, exp, kind) for r in (out if isinstance(out, list) else [out])]
     sweeps = [e for e, k in kinds.items() if k == "tsweep"]
-    rng = numpy_rng(seed, "claims_bootstrap")
     for exp in sweeps:
         rows += [_named(r, exp, "tsweep") for r in _claim_ls(lips[lips["experiment"] == exp], rng)]
         ts = bounds[bounds["experiment"] == exp]
-        rows += [_named(r, exp, "tsweep") for r in _claim_offset(ts, rng)]
+        rows += [_named(r, exp, "tsweep") for r in _claim_offset(ts, rng, settings.w2_points)]
     if not sweeps:
         rows.append(_not_evaluated("ls_tends_to_minus_one", "no tsweep runs"))
         rows.append(_not_evaluated("offset_decays_with_T", "no tsweep runs"))
-    rows.append(_claim_bound_certified(bounds, k_sigma))
+    rows.append(_claim_bound_certified(bounds, settings.k_sigma))
     rows.append(_claim_jsm(bounds))
-    return pd.DataFrame(rows, columns=COLUMNS).fillna("")
+    return rows
+
+
+def _seed_check(
+    table: pd.DataFrame,
+    bounds: pd.DataFrame,
+    lips: pd.DataFrame,
+    kinds: Mapping[str, str],
+    settings: ClaimSettings,
+    rng: np.random.Generator,
+) -> list[str]:
+    """Are the seeds enough? Each row's verdict recomputed with one seed left out, for each
+    seed: "stable" when no left-out seed changes it, else the seeds whose absence flips it."""
+    seeds = sorted(bounds["seed"].unique())
+    if len(seeds) < 2:
+        return ["one seed: not checked"] * len(table)
+    full = {(r.claim, r.variant): r.verdict for r in table.itertuples()}
+    if len(full) != len(table):
+        raise ValueError("claims table: two rows with the same claim and variant")
+    flips: dict[tuple[str, str], list[int]] = {key: [] for key in full}
+    for s in seeds:
+        kept = bounds["seed"] != s, lips["seed"] != s
+        for r in _claim_rows(bounds[kept[0]], lips[kept[1]], kinds, settings, rng):
+            key = (r["claim"], r.get("variant", ""))
+            if key in full and r["verdict"] != full[key]:
+                flips[key].append(int(s))
+    n = len(seeds)
+    return [
+        ""
+        if verdict == "not evaluated"
+        else f"flips without seed {', '.join(map(str, flips[key]))}"
+        if flips[key]
+        else f"stable (each of {n} seeds left out)"
+        for key, verdict in full.items()
+    ]
+
+
+def claims_table(
+    bounds: pd.DataFrame,
+    lips: pd.DataFrame,
+    kinds: Mapping[str, str],
+    settings: ClaimSettings,
+    certified: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Each claim of the paper, the criterion, the numbers behind it, and the verdict.
+
+    A claim whose verdict turns on a choice the paper leaves open (the L_s estimator, the
+    offset's form, the statistic, the criterion) has a headline row (``variant`` empty: the
+    verdict of the variant the paper used, ``paper_variant`` "yes" on that row) and one row
+    per variant; medians over seeds carry bootstrap intervals drawn from the stream
+    "claims_bootstrap" of ``settings.seed``. ``seed_check`` says whether leaving any one seed
+    out changes the row's verdict (``_seed_check``).
+
+    ``kinds`` maps each experiment to its kind: the loglog claims are judged on every loglog
+    experiment, the L_s and offset claims on every tsweep experiment (rows "not evaluated"
+    without one), J_SM <= J_DSM on every checkpoint, the certified bound on every certified
+    checkpoint; ``certified`` (the certify tables) adds the certified L_s to the L_s claim.
+    """
+    if certified is not None:
+        keys = [*RUN_KEYS, "epoch", "step"]
+        lips = lips.merge(certified[[*keys, "L_cert_upper"]], on=keys, how="left")
+    rng = numpy_rng(settings.seed, "claims_bootstrap")
+    rows = _claim_rows(bounds, lips, kinds, settings, rng)
+    table = pd.DataFrame(rows, columns=COLUMNS[:-1]).fillna("")
+    table["seed_check"] = _seed_check(table, bounds, lips, kinds, settings, rng)
+    return table
+
+
+# Read off the authors' poster by eye (docs/paper.md): figure 4a at T = 100, figure 4b's
+# I(T) W2(p_T, q_T) per T. Compared with, never tuned to.
+POSTER_FIG4A = {"below 0 from step": (0.0, 75), "below -0.9 from step": (-0.9, 83)}
+POSTER_FIG4B = {10: 66.6, 50: 58.8, 100: 14.8, 150: 4.0, 200: 1.5}
+
+
+def _fit(figure: str, quantity: str, poster: float, measured: float, error: float) -> dict:
+    """One row of ``fig4_schedules`` (after the experiment and its beta_end)."""
+    return dict(
+        figure=figure, quantity=quantity, poster=float(poster), measured=measured, error=error
+    )
+
+
+def fig4_schedules(
+    bounds: pd.DataFrame, lips: pd.DataFrame, schedules: Mapping[str, Mapping[str, Any]]
+) -> pd.DataFrame:
+    """Which T-sweep schedule the poster's figure 4 fits: per tsweep experiment (``schedules``:
+    name -> its schedule block), figure 4a's crossings (mean over seeds of L_s(t) at the T
+    closest to 100: the exact score's and the authors' estimator's) against the poster's
+    steps, error |step - poster|; figure 4b's offsets with the authors' L_s (median over
+    seeds; the empirical and Corollary 2 forms) against the poster's, error |ln(ours /
+    poster)|."""
+    rows = []
+    for exp, sch in schedules.items():
+        base = dict(experiment=exp, beta_end=float(sch["beta_end"]))
+        T, r = _ls_table_T(lips[lips["experiment"] == exp])
+        for col in ("L_exact", "L_paper"):
+            by_step = r.groupby("step")[col].mean()
+            for what, (below, poster) in POSTER_FIG4A.items():
+                step = _settles_below(by_step, below)
+                got = np.nan if step is None else float(step)
+                what_T = f"{what} at T = {T}, L_s by {ESTIMATOR_NAMES[col]}"
+                rows.append(base | _fit("4a", what_T, poster, got, abs(got - poster)))
+        fin = final_rows(bounds[bounds["experiment"] == exp])
+        for col, form in OFFSET_FORMS[:2]:
+            med = fin.groupby("T")[col + "_paper"].median()
+            for t, poster in POSTER_FIG4B.items():
+                if t in med.index:
+                    what = f"{form} at T = {t}, L_s by the authors' estimator, median"
+                    err = abs(float(np.log(med[t] / poster)))
+                    rows.append(base | _fit("4b", what, poster, float(med[t]), err))
+    columns = ["experiment", "beta_end", "figure", "quantity", "poster", "measured", "error"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def claims_markdown(claims: pd.DataFrame, prov: Mapping[str, Any]) -> str:
@@ -410,18 +642,19 @@ def claims_markdown(claims: pd.DataFrame, prov: Mapping[str, Any]) -> str:
         "Verdicts are computed from the runs by the stated criterion (scorew2.tables); none is "
         "written by hand.",
         "",
-        "A claim with variants (the L_s estimator, the offset's form, the criterion) has a "
-        "headline row, the verdict of the variant the paper used (marked *paper*), then one row "
-        "per variant.",
+        "A claim with variants (the L_s estimator, the offset's form, the statistic, the "
+        "criterion) has a headline row, the verdict of the variant the paper used (marked "
+        "*paper*), then one row per variant. The last column says whether the verdict survives "
+        "leaving any one seed out (are three seeds enough?).",
         "",
-        "| claim | variant | statement | criterion | evidence | verdict |",
-        "|---|---|---|---|---|---|",
+        "| claim | variant | statement | criterion | evidence | verdict | one seed left out |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in claims.itertuples():
         variant = f"{r.variant} *(paper)*" if r.paper_variant else r.variant
         lines.append(
             f"| {r.claim} | {variant or 'headline'} | {r.statement} | {r.criterion} | "
-            f"{r.evidence} | **{r.verdict}** |"
+            f"{r.evidence} | **{r.verdict}** | {r.seed_check} |"
         )
     v = prov["versions"]
     lines += [

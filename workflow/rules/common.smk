@@ -83,6 +83,11 @@ def get_schedule(w):
     )
 
 
+def get_sweep_schedules():
+    """The schedule block of every tsweep experiment (figure 4 against the poster's)."""
+    return {e: EXPERIMENTS[e]["schedule"] for e, kind in KINDS.items() if kind == "tsweep"}
+
+
 def get_group_run(w):
     """What an evaluation job of a run group reads: schedule, prior, evaluated checkpoints."""
     ex = EXPERIMENTS[w.exp]
@@ -161,7 +166,8 @@ def get_sample_datasets(figure, exp):
 
 
 def all_targets():
-    out = [f"{R}/tables/{name}" for name in ("runs.csv", "claims.md", "claims.csv")]
+    names = ("runs.csv", "claims.md", "claims.csv", "fig4_schedules.csv")
+    out = [f"{R}/tables/{name}" for name in names]
     out += [f"{R}/tables/runtimes.csv"]
     for figure, exp in figure_jobs():
         out += figure_files(figure, exp)

@@ -6,10 +6,12 @@ rule tables:
     input:
         bounds=group_files("bound.csv"),
         lipschitz=group_files("lipschitz.csv"),
+        certified=group_files("certified.csv"),
     output:
         runs=report(f"{R}/tables/runs.csv", category="Tables"),
         claims=report(f"{R}/tables/claims.md", category="Tables"),
         claims_csv=report(f"{R}/tables/claims.csv", category="Tables"),
+        schedules=report(f"{R}/tables/fig4_schedules.csv", category="Tables"),
         provenance=report(f"{R}/tables/provenance.json", category="Provenance"),
     log:
         f"{R}/logs/tables/tables.log",
@@ -19,6 +21,7 @@ rule tables:
         code=get_code("tables"),
         config=config,
         kinds=KINDS,
+        sweep_schedules=get_sweep_schedules(),
         maximize_epochs=config["training"]["maximize_epochs"],
     script:
         "../scripts/tables.py"

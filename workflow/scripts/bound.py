@@ -1,8 +1,8 @@
 """Rule bound: per checkpoint, the bound of Corollary 1 from its own L_s, and violations."""
 
+from scorew2.bound_table import bound_group
 from scorew2.io import load_csv, save_csv
 from scorew2.jobs import job
-from scorew2.metrics import bound_group
 from scorew2.schedule import make_schedule
 
 with job(snakemake) as log:

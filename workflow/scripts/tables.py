@@ -1,34 +1,31 @@
-"""Rule tables: runs.csv (one row per run), claims.md/.csv (verdicts), provenance.json."""
+"""Rule tables: runs.csv (one row per run), claims.md/.csv (verdicts), fig4_schedules.csv
+(the T-sweep schedules against the poster), provenance.json."""
 
 import pandas as pd
 
 from scorew2.io import load_csv, save_csv, save_json, save_text
 from scorew2.jobs import job
 from scorew2.provenance import provenance
-from scorew2.tables import claims_markdown, claims_table, runs_table
+from scorew2.tables import ClaimSettings, claims_markdown, claims_table, fig4_schedules, runs_table
+
+
+def _tables(files, required):
+    return pd.concat([load_csv(f, required=required) for f in files], ignore_index=True)
+
 
 with job(snakemake) as log:
     p = snakemake.params
-    bounds = pd.concat(
-        [
-            load_csv(f, required=("seed", "epoch", "w2", "jdsm", "log_bound"))
-            for f in snakemake.input.bounds
-        ],
-        ignore_index=True,
-    )
-    lips = pd.concat(
-        [load_csv(f, required=("seed", "epoch", "step", "L_s")) for f in snakemake.input.lipschitz],
-        ignore_index=True,
-    )
-    prov = provenance(snakemake.params.config)
-    runs = runs_table(bounds)
+    bounds = _tables(snakemake.input.bounds, ("seed", "epoch", "w2", "jdsm", "log_bound"))
+    lips = _tables(snakemake.input.lipschitz, ("seed", "epoch", "step", "L_s"))
+    cert = _tables(snakemake.input.certified, ("seed", "epoch", "step", "L_cert_upper"))
+    prov = provenance(p.config)
     ev = p.config["evaluation"]
-    claims = claims_table(
-        bounds, lips, p.maximize_epochs, p.kinds, ev["certify_k_sigma"], ev["seed"]
-    )
-    save_csv(runs, snakemake.output.runs)
+    settings = ClaimSettings(p.maximize_epochs, ev["certify_k_sigma"], ev["w2_points"], ev["seed"])
+    claims = claims_table(bounds, lips, p.kinds, settings, cert)
+    save_csv(runs_table(bounds), snakemake.output.runs)
     save_csv(claims, snakemake.output.claims_csv)
     save_text(claims_markdown(claims, prov), snakemake.output.claims)
+    save_csv(fig4_schedules(bounds, lips, p.sweep_schedules), snakemake.output.schedules)
     save_json(prov, snakemake.output.provenance)
     for r in claims.itertuples():
-        log.info("%s %s: %s (%s)", r.claim, r.variant, r.verdict, r.evidence)
+        log.info("%s %s: %s (%s; %s)", r.claim, r.variant, r.verdict, r.evidence, r.seed_check)
