@@ -591,15 +591,18 @@ def claims_table(
 
 # Read off the authors' poster by eye (docs/paper.md): figure 4a at T = 100, figure 4b's
 # I(T) W2(p_T, q_T) per T. Compared with, never tuned to.
-POSTER_FIG4A = {"below 0 from step": (0.0, 75), "below -0.9 from step": (-0.9, 83)}
+POSTER_FIG4A = {"L_s < 0 from step": (0.0, 75), "L_s < -0.9 from step": (-0.9, 83)}
 POSTER_FIG4B = {10: 66.6, 50: 58.8, 100: 14.8, 150: 4.0, 200: 1.5}
 
 
-def _fit(figure: str, quantity: str, poster: float, measured: float, error: float) -> dict:
-    """One row of ``fig4_schedules`` (after the experiment and its beta_end)."""
+def _fit(figure: str, series: str, quantity: str, poster: float, measured: float) -> dict:
+    """One row of ``fig4_schedules`` (after the experiment and its beta_end): the error is
+    |measured - poster| (steps) on figure 4a, |ln(measured / poster)| on figure 4b."""
+    err = abs(measured - poster) if figure == "4a" else abs(float(np.log(measured / poster)))
     return dict(
-        figure=figure, quantity=quantity, poster=float(poster), measured=measured, error=error
-    )
+        figure=figure, series=series, quantity=quantity, poster=float(poster),
+        measured=measured, error=err,
+    )  # fmt: skip
 
 
 def fig4_schedules(
@@ -620,17 +623,18 @@ def fig4_schedules(
             for what, (below, poster) in POSTER_FIG4A.items():
                 step = _settles_below(by_step, below)
                 got = np.nan if step is None else float(step)
-                what_T = f"{what} at T = {T}, L_s by {ESTIMATOR_NAMES[col]}"
-                rows.append(base | _fit("4a", what_T, poster, got, abs(got - poster)))
+                rows.append(
+                    base | _fit("4a", ESTIMATOR_NAMES[col], f"{what} (T = {T})", poster, got)
+                )
         fin = final_rows(bounds[bounds["experiment"] == exp])
         for col, form in OFFSET_FORMS[:2]:
             med = fin.groupby("T")[col + "_paper"].median()
             for t, poster in POSTER_FIG4B.items():
                 if t in med.index:
-                    what = f"{form} at T = {t}, L_s by the authors' estimator, median"
-                    err = abs(float(np.log(med[t] / poster)))
-                    rows.append(base | _fit("4b", what, poster, float(med[t]), err))
-    columns = ["experiment", "beta_end", "figure", "quantity", "poster", "measured", "error"]
+                    what = f"T = {t}, L_s by the authors' estimator, median over seeds"
+                    rows.append(base | _fit("4b", form, what, poster, float(med[t])))
+    columns = ["experiment", "beta_end", "figure", "series", "quantity", "poster", "measured"]
+    columns.append("error")
     return pd.DataFrame(rows, columns=columns)
 
 
