@@ -3,11 +3,13 @@ eps -> score, the DSM weight) against their closed forms."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from scorew2.schedule import Schedule, make_schedule
+from scorew2.schedule import Schedule, _per_step, make_schedule
 
 SCHED = make_schedule("sigmoid", 7, 1e-4, 0.3)
 
@@ -60,3 +62,65 @@ def test_schedule_kinds_and_bad_input() -> None:
         make_schedule("linear", 5, 0.2, 0.1)
     with pytest.raises(ValueError, match="open interval"):
         Schedule(np.array([0.5, 1.0]))
+
+
+def test_sigmoid_schedule_closed_form() -> None:
+    # b_i = start + (end - start) / (1 + exp(-x_i)), x = linspace(-6, 6, T): at T = 5 the
+    # points -6, -3, 0, 3, 6 (the middle beta halfway between start and end)
+    start, end = 1e-4, 0.3
+    x = [-6.0, -3.0, 0.0, 3.0, 6.0]
+    want = [start + (end - start) / (1.0 + math.exp(-v)) for v in x]
+    got = make_schedule("sigmoid", 5, start, end).betas
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)
+    assert got[2] == pytest.approx((start + end) / 2, rel=1e-14)
+
+
+def test_schedule_betas_are_a_float64_array() -> None:
+    s = Schedule([0.25, 0.5])  # a list in, a float64 array out
+    assert isinstance(s.betas, np.ndarray) and s.betas.dtype == np.float64
+    assert Schedule(np.array([0.25, 0.5], dtype=np.float32)).betas.dtype == np.float64
+    assert make_schedule("linear", 3, 0.1, 0.1).betas.tolist() == [0.1, 0.1, 0.1]  # end = start
+
+
+def test_per_step_follows_the_device_and_dtype_of_its_like() -> None:
+    like = torch.empty(3, 2, device="meta", dtype=torch.float32)
+    out = _per_step(np.array([0.5, 0.25]), 1, like)
+    assert out.device.type == "meta" and out.dtype == torch.float32
+    idx = _per_step(np.array([0.5, 0.25]), torch.tensor([1, 0, 1]), torch.empty(3, 2))
+    assert idx.shape == (3, 1) and idx[:, 0].tolist() == [0.25, 0.5, 0.25]
+
+
+@pytest.mark.parametrize(
+    ("betas", "match"),
+    [
+        (np.full((2, 2), 0.1), r"^betas: expected a non-empty 1-D array, got shape \(2, 2\)$"),
+        (np.array([]), r"^betas: expected a non-empty 1-D array, got shape \(0,\)$"),
+        (np.array([0.0, 0.5]), r"^betas: every beta must lie in the open interval \(0, 1\)$"),
+        (np.array([np.nan, 0.5]), r"^betas: every beta must lie in the open interval"),
+        (np.array([0.5, 1.0]), r"^betas: every beta must lie in the open interval"),
+    ],
+)
+def test_bad_betas_are_refused_with_their_message(betas: np.ndarray, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Schedule(betas)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (("cosine", 5, 0.1, 0.2), r"^unknown schedule 'cosine'; allowed: linear, quadratic"),
+        (("linear", 0, 0.1, 0.2), r"^T: expected an integer >= 1, got 0$"),
+        (("linear", True, 0.1, 0.2), r"^T: expected an integer >= 1, got True$"),
+        (("linear", 2.5, 0.1, 0.2), r"^T: expected an integer >= 1, got 2.5$"),
+        (("linear", 5, 0.0, 0.2), r"^beta_start and beta_end must lie in \(0, 1\), got 0.0, 0.2$"),
+        (("linear", 5, 1.0, 0.2), r"^beta_start and beta_end must lie in \(0, 1\)"),
+        (("linear", 5, 1.5, 0.5), r"^beta_start and beta_end must lie in \(0, 1\)"),
+        (("linear", 5, 0.1, 0.0), r"^beta_start and beta_end must lie in \(0, 1\)"),
+        (("linear", 5, 0.1, 1.0), r"^beta_start and beta_end must lie in \(0, 1\)"),
+        (("linear", 5, 0.1, 1.5), r"^beta_start and beta_end must lie in \(0, 1\)"),
+        (("linear", 5, 0.2, 0.1), r"^beta_end \(0.1\) is below beta_start \(0.2\)$"),
+    ],
+)
+def test_bad_schedule_arguments_are_refused_with_their_message(args: tuple, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make_schedule(*args)
