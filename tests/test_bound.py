@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -201,3 +202,47 @@ def test_offset_forms_closed_form_with_constant_L():
     assert forms["contraction_offset"][0] == pytest.approx(want3, rel=1e-13)
     assert np.isnan(forms["corollary2_offset"][1]) and np.isnan(forms["contraction_offset"][1])
     assert list(forms) == list(OFFSET_FORMS)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: log_intercept("x", [0.0]), r"^betas: cannot be read as an array of numbers"),
+        (lambda: log_intercept([0.1], "x"), r"^lipschitz: cannot be read as an array"),
+        (lambda: log_bound("x", [0.1], [0.0]), r"^log_jdsm: cannot be read as an array"),
+        (lambda: log_bound(0.0, [0.1], [0.0], "x"), r"^offset: cannot be read as an array"),
+        (lambda: offset([0.1], [0.0], "x"), r"^w2_T: cannot be read as an array"),
+        (lambda: corollary2_offset([0.1], [0.0], "x"), r"^w2_p0_prior: cannot be read as"),
+        (lambda: log_intercept([0.1, np.inf], [0.0, 0.0]), r"^betas: contains NaN or infinite"),
+        (lambda: log_intercept([0.1, 0.0], [0.0, 0.0]), r"^betas: every beta must be > 0$"),
+        (lambda: log_intercept([0.1], [np.nan]), r"^lipschitz: contains NaN or infinite values$"),
+        (lambda: log_bound(np.nan, [0.1], [0.0]), r"^log_jdsm: contains NaN$"),
+        (lambda: log_bound(0.0, [0.1], [0.0], np.nan), r"^offset: must be >= 0 \(and not NaN\)$"),
+        (lambda: offset([0.1], [0.0], -1.0), r"^w2_T: must be >= 0 \(and not NaN\)$"),
+        (lambda: corollary2_offset([0.1], [0.0], np.nan), r"^w2_p0_prior: must be >= 0 \(and"
+         r" not NaN\)$"),
+    ],
+)  # fmt: skip
+def test_bad_input_messages_name_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_zero_and_huge_values_give_exact_results_without_warnings():
+    b, huge = np.full(4, 0.5), np.full(4, 2000.0)  # exp(sum b L) = e^4000 overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # log(0) and exp overflow are expected, never reported
+        assert log_bound(0.0, b, np.zeros(4), offset=0.0) == log_intercept(b, np.zeros(4))
+        assert offset(b, huge, 0.0) == 0.0 and offset(b, huge, 1.0) == math.inf
+        assert corollary2_offset(b, huge, 0.0) == 0.0  # a prior W2 of 0 is allowed
+        assert corollary2_offset(b, huge, 1.0) == math.inf
+
+
+def test_scalar_results_are_python_floats_and_batches_arrays():
+    b = np.full(3, 0.1)
+    assert type(log_intercept(b, np.zeros(3))) is float
+    assert type(log_bound(1.0, b, np.zeros(3))) is float
+    assert type(offset(b, np.zeros(3), 0.5)) is float
+    assert type(corollary2_offset(b, np.zeros(3), 0.5)) is float
+    batch = log_intercept(b, np.zeros((2, 3)))
+    assert isinstance(batch, np.ndarray) and batch.shape == (2,)

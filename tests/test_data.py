@@ -102,3 +102,49 @@ def test_swiss_roll_radius():
 def test_bad_input(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_dataset(*args, **kwargs)
+
+
+# The first and last of 6 points at seed 0, to 12 digits: the same seed gives the same data on
+# every machine (the results' byte-for-byte promise), and any change to a formula shows here.
+GOLDEN = {
+    "four_clusters": [[0.492209069218, 0.500516574742], [-0.498428372236, -0.501651310791]],
+    "moons": [[0.968836276873, 0.252066298967], [0.506286511055, -0.006605243165]],
+    "gaussian": [[-0.197096690904, 0.013068422127], [0.039759386937, -0.041775225799]],
+    "imbalanced_clusters": [
+        [0.492209069218, 0.500516574742],
+        [-0.498428372236, 0.498348689209],
+    ],
+    "swiss_roll": [[0.160868197422, -0.470243353303], [-0.23089369885, -0.982486623143]],
+}
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_data_at_a_seed_are_pinned(name):
+    x = make_dataset(name, 6, seed=0)
+    np.testing.assert_allclose(x[[0, -1]], GOLDEN[name], rtol=0, atol=1e-12)
+
+
+def test_one_point_and_an_unclipped_gaussian():
+    np.testing.assert_allclose(
+        make_dataset("moons", 1, seed=0), [[0.006286511055, 0.243394756835]], atol=1e-12
+    )
+    x = make_dataset("gaussian", 3, seed=0, clip=float("inf"))  # clip may be infinite
+    assert x.shape == (3, 2) and np.isfinite(x).all()
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        (("circles", 10, 0), {}, r"^unknown data set 'circles'; allowed: four_clusters"),
+        (("moons", 10, 0), {"std": 0.1, "a": 1.0}, r"^unknown parameter\(s\) a, std for data set "
+         r"'moons'; allowed: noise, scale$"),
+        (("moons", 0, 0), {}, r"^n: expected an integer >= 1, got 0$"),
+        (("moons", 10, 1.5), {}, r"^seed: expected a non-negative integer, got 1.5$"),
+        (("gaussian", 10, 0), {"var": float("inf")}, r"^var: expected a finite number, got inf$"),
+        (("gaussian", 10, 0), {"var": 0.0}, r"^var: must be > 0, got 0.0$"),
+        (("moons", 10, 0), {"noise": -0.5}, r"^noise: must be >= 0, got -0.5$"),
+    ],
+)  # fmt: skip
+def test_bad_input_messages(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_dataset(*args, **kwargs)

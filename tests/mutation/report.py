@@ -62,8 +62,9 @@ def report(seconds: int | None) -> str:
         f"Commit {git_commit(HERE.parents[1])}; machine {m['processor']}, {m['cores']} cores; "
         + (f"{seconds} s wall for the run." if seconds is not None else "run time not given."),
         "",
-        "| module | mutants | killed | timeout | survived | of them equivalent | other | score |",
-        "|---|---|---|---|---|---|---|---|",
+        "| module | mutants | not run | killed | timeout | survived | of them equivalent | other "
+        "| score |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     open_survivors = []
     for mod in sorted({module(n) for n in st}):
@@ -71,11 +72,12 @@ def report(seconds: int | None) -> str:
         c = Counter(st[n] for n in names)
         surv = [n for n in names if st[n] == "survived"]
         n_eq = sum(n in eq for n in surv)
-        other = len(names) - c["killed"] - c["timeout"] - c["survived"]
-        score = (c["killed"] + c["timeout"]) / max(1, len(names) - n_eq)
+        run = len(names) - c["not checked"]
+        other = run - c["killed"] - c["timeout"] - c["survived"]
+        score = f"{(c['killed'] + c['timeout']) / (run - n_eq):.1%}" if run > n_eq else "not run"
         lines.append(
-            f"| {mod} | {len(names)} | {c['killed']} | {c['timeout']} | {c['survived']} | "
-            f"{n_eq} | {other} | {score:.1%} |"
+            f"| {mod} | {len(names)} | {c['not checked']} | {c['killed']} | {c['timeout']} | "
+            f"{c['survived']} | {n_eq} | {other} | {score} |"
         )
         open_survivors += [n for n in surv if n not in eq]
     stale = sorted(n for n in eq if st.get(n) != "survived")
