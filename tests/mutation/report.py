@@ -50,7 +50,7 @@ def diff(name: str) -> str:
     )
 
 
-def report(seconds: int | None) -> str:
+def report(seconds: int | None, what: str) -> str:
     st, eq, m = statuses(), equivalents(), machine()
     lines = [
         "# Mutation testing of the mathematics (mutmut)",
@@ -60,7 +60,9 @@ def report(seconds: int | None) -> str:
         "`tests/mutation/equivalent.txt`.",
         "",
         f"Commit {git_commit(HERE.parents[1])}; machine {m['processor']}, {m['cores']} cores; "
-        + (f"{seconds} s wall for the run." if seconds is not None else "run time not given."),
+        + f"the last run ({what}): "
+        + (f"{seconds} s wall." if seconds is not None else "run time not given."),
+        "Modules of earlier runs keep their results (mutants/ is reused when mutants are named).",
         "",
         "| module | mutants | not run | killed | timeout | survived | of them equivalent | other "
         "| score |",
@@ -94,8 +96,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--what", default="every mutant", help="the mutants the last run tested")
     args = ap.parse_args()
-    args.out.write_text(report(args.seconds))
+    args.out.write_text(report(args.seconds, args.what))
     print(args.out.read_text().split("## Survivors")[0])
 
 

@@ -10,4 +10,5 @@ cd "$(dirname "$0")/../.."
 start=$(date +%s)
 .venv/bin/mutmut run --max-children "${JOBS:-2}" "$@"
 seconds=$(( $(date +%s) - start ))
-.venv/bin/python tests/mutation/report.py --seconds "$seconds" --out tests/mutation/report.md
+.venv/bin/python tests/mutation/report.py --seconds "$seconds" --out tests/mutation/report.md \
+  --what "${*:-every mutant}"
