@@ -84,10 +84,11 @@ def test_bad_values_are_refused(change: Callable[[dict], None], expected: list[s
 
 def test_experiments_are_named_instances_of_a_kind() -> None:
     cfg = copy.deepcopy(DEFAULT)
-    # today's blocks: named after their kind, without `kind`
+    # blocks named after their kind need no `kind`; tsweep_authors names its own
     assert {n: e["kind"] for n, e in validate_config(cfg)["experiments"].items()} == {
         "loglog": "loglog",
         "tsweep": "tsweep",
+        "tsweep_authors": "tsweep",
     }
     slow = copy.deepcopy(cfg["experiments"]["tsweep"])
     slow["kind"] = "tsweep"
@@ -122,7 +123,7 @@ def test_the_config_checker_names_each_bad_file(tmp_path: Path, capsys: Any) -> 
     bad.write_text("training:\n  lr: .nan\n")
     assert main([str(REPO / "config.yaml"), str(tmp_path / "missing.yaml"), str(bad)]) == 1
     out = capsys.readouterr()
-    assert "config.yaml: valid (2 experiments)" in out.out
+    assert "config.yaml: valid (3 experiments)" in out.out
     assert "missing.yaml: cannot be read (No such file or directory)" in out.err
     assert "training.lr: nan is not a finite number" in out.err
     assert main([str(REPO / "config.yaml")]) == 0
