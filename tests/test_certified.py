@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from scorew2.interval import activation_slopes, affine_jacobian, jacobian_at, preactivations
 from scorew2.lipschitz import (
     _sym_top_eig,
     _sym_top_eig_upper,
@@ -131,6 +132,54 @@ def test_random_nets_enclose_the_grid(reg: str) -> None:
     assert (cert.upper - cert.lower <= tol * np.maximum(1.0, np.abs(cert.upper))).all()
     assert cert.converged.all()
     assert ((cert.argmax >= lo) & (cert.argmax <= hi)).all()
+
+
+def _jacobians(layers, relu, x: torch.Tensor) -> torch.Tensor:
+    """J_eps at points x (M, n, d) of the step's MLP."""
+    z = preactivations(layers, relu, x)
+    return jacobian_at(layers, [activation_slopes(a, a, relu)[0] for a in z])
+
+
+@pytest.mark.parametrize("width", [2.0, 0.5, 0.05])
+def test_affine_jacobian_encloses_and_is_exact_to_first_order(width: float) -> None:
+    """On random softplus nets and boxes: J0 is the Jacobian at the centre, Jl its derivative
+    there (finite differences of the exact Jacobian), and J0 + Jl delta +- JE holds the
+    Jacobian at 400 points of each box, corners and edges included."""
+    net = ScoreNet(SCHED.T, [5, 6], "none", init="xavier").eval()
+    layers, relu = net.step_mlp(STEP)
+    g = torch.Generator().manual_seed(1)
+    lo = torch.rand(2, 3, 2, generator=g, dtype=torch.float64) * 4 - 2
+    hi = lo + width
+    J0, Jl, JE = affine_jacobian(layers, lo, hi)
+    c = 0.5 * (lo + hi)
+    assert torch.allclose(J0, _jacobians(layers, relu, c), rtol=0, atol=1e-12)
+    h = 1e-5
+    for b in range(2):
+        e = torch.zeros(2, dtype=torch.float64)
+        e[b] = h
+        fd = (_jacobians(layers, relu, c + e) - _jacobians(layers, relu, c - e)) / (2 * h)
+        assert torch.allclose(Jl[..., b], fd, rtol=1e-5, atol=1e-7)
+    u = torch.linspace(0, 1, 20, dtype=torch.float64)
+    frac = torch.stack(torch.meshgrid(u, u, indexing="ij"), -1).reshape(-1, 2)
+    for n in range(3):
+        x = lo[:, n : n + 1] + frac * (hi - lo)[:, n : n + 1]  # (2, 400, 2)
+        lin = J0[:, n : n + 1] + (Jl[:, n : n + 1] * (x - c[:, n : n + 1])[:, :, None, None]).sum(
+            -1
+        )
+        gap = (_jacobians(layers, relu, x) - lin).abs() - JE[:, n : n + 1]
+        assert gap.max() <= 1e-12
+    assert (JE >= 0).all()
+
+
+def test_affine_remainder_is_second_order() -> None:
+    """Halving the box divides the remainder JE by about 4 (by at least 3 here): the
+    enclosure's error is O(r^2), the interval enclosure's O(r)."""
+    net = ScoreNet(SCHED.T, [7], "none", init="xavier").eval()
+    layers, _ = net.step_mlp(STEP)
+    c = torch.tensor([[[0.3, -0.2]]], dtype=torch.float64)
+    widths = [0.2, 0.1, 0.05]
+    JE = [affine_jacobian(layers, c - w / 2, c + w / 2)[2].max() for w in widths]
+    assert JE[0] / JE[1] > 3 and JE[1] / JE[2] > 3
 
 
 def test_models_are_independent() -> None:

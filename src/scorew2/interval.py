@@ -1,4 +1,4 @@
-"""Enclosures of an MLP's Jacobian and Hessian over boxes (the certified L_s, docs/paper.md 3).
+"""Enclosures of an MLP's Jacobian over boxes (the certified L_s, docs/paper.md 3).
 
 The network at a step is the plain MLP of ``ScoreNet.step_mlp``:
 
@@ -7,12 +7,14 @@ The network at a step is the plain MLP of ``ScoreNet.step_mlp``:
 
 act = softplus (act' = sigmoid, increasing) or ReLU (act' = 1[z > 0], a step). Over a box
 [lo, hi] every z_l lies in an interval, so every D_l lies in [act'(z_lo), act'(z_hi)] (act' is
-non-decreasing), and interval arithmetic through the products bounds J_eps (and, for
-softplus, the Hessian) entrywise at every x of the box. Intervals are (mid, rad) pairs:
-a point matrix times an interval is exact entrywise (mid W m, rad |W| r); a product of two
-intervals has mid a_m b_m and rad |a_m| b_r + a_r |b_m| + a_r b_r. Everything is batched over
-(models M, boxes N): no loop over boxes. Float64 rounding (about 1e-16 relative per
-operation) is not enclosed.
+non-decreasing), and interval arithmetic through the products bounds J_eps entrywise at
+every x of the box (``box_bounds``). Intervals are (mid, rad) pairs: a point matrix times an
+interval is exact entrywise (mid W m, rad |W| r); a product of two intervals has mid a_m b_m
+and rad |a_m| b_r + a_r |b_m| + a_r b_r. Intervals lose the cancellations between units, so
+for softplus networks ``affine_jacobian`` keeps the first-order part in x exactly (affine
+forms) and bounds only the second-order rest. Everything is batched over (models M,
+boxes N): no loop over boxes. Float64 rounding (about 1e-16 relative per operation) is not
+enclosed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "activation_slopes",
+    "affine_jacobian",
     "box_bounds",
     "jacobian_at",
     "preactivations",
@@ -92,32 +95,10 @@ def _matmul(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return out.view(m, w.shape[1], *x.shape[2:])
 
 
-def _curvature(z_lo: torch.Tensor, z_hi: torch.Tensor) -> Interval:
-    """softplus''(z) = sigmoid(z) (1 - sigmoid(z)) over [z_lo, z_hi]: it rises to its maximum
-    1/4 at z = 0 and falls after, so the ends give the minimum."""
-    a, b = torch.sigmoid(z_lo), torch.sigmoid(z_hi)
-    a, b = a * (1 - a), b * (1 - b)
-    lo = torch.minimum(a, b)
-    hi = torch.where((z_lo <= 0) & (z_hi >= 0), torch.full_like(a, 0.25), torch.maximum(a, b))
-    return 0.5 * (lo + hi), 0.5 * (hi - lo)
-
-
 def _scaled(d: Interval, x: Interval) -> Interval:
     """d x for d >= 0 (per unit, (M, H, 1, ..., N)) and an interval x: mid d_m x_m, rad
     d_m x_r + d_r (|x_m| + x_r) (the product rule of intervals with |d_m| = d_m)."""
     return d[0] * x[0], d[0] * x[1] + d[1] * (x[0].abs() + x[1])
-
-
-def _second_order(jz: Interval, curv: Interval) -> Interval:
-    """act''(z_k) Jz[k, a] Jz[k, b] as an interval: the outer product of Jz with itself
-    (mid m_a m_b, rad (|m_a| + r_a)(|m_b| + r_b) - |m_a| |m_b|), scaled by act'' >= 0."""
-    m, a = jz[0], jz[0].abs()
-    top = a + jz[1]
-    outer = (
-        m.unsqueeze(3) * m.unsqueeze(2),
-        top.unsqueeze(3) * top.unsqueeze(2) - a.unsqueeze(3) * a.unsqueeze(2),
-    )
-    return _scaled(curv, outer)
 
 
 def _tightened(
@@ -143,47 +124,31 @@ def box_bounds(
     lo: torch.Tensor,
     hi: torch.Tensor,
     z_centre: Sequence[torch.Tensor],
-    hessian: bool,
-) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], Interval, Interval | None]:
-    """Over each box [lo, hi] (M, N, d): bounds of the pre-activations z_l, and enclosures of
-    J_eps and (``hessian``: for softplus units) of the Hessian of eps.
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], Interval]:
+    """Over each box [lo, hi] (M, N, d): bounds of the pre-activations z_l and an interval
+    enclosure of J_eps.
 
     One forward pass. Per layer, z_l's bounds (``_tightened``; ``z_centre``: the z_l at the
-    box centres, ``preactivations``) give the slopes [act'(z_lo), act'(z_hi)]; with Jz, Hz
-    the first and second x-derivatives of z_l (Jz_1 = W_1, Hz_1 = 0) and h = act(z):
-
-        Jh = act'(z) Jz,  Hh[k, a, b] = act''(z_k) Jz[k, a] Jz[k, b] + act'(z_k) Hz[k, a, b],
-
-    then Jz, Hz of the next layer are W Jh, W Hh. Returns the three (z_lo, z_hi), each
-    (M, N, H), the Jacobian (M, N, d, d) and the Hessian (M, N, d, d, d)
-    (H[..., k, a, b] = d^2 eps_k / dx_a dx_b) as (mid, rad). The Hessian does not hold for
-    ReLU units: their second derivative is a point mass on the kinks.
+    box centres, ``preactivations``) give the slopes [act'(z_lo), act'(z_hi)]; with Jz the
+    x-derivative of z_l (Jz_1 = W_1) and h = act(z), Jh = act'(z) Jz and the next layer's Jz is
+    W Jh. Returns the three (z_lo, z_hi), each (M, N, H), and the Jacobian (M, N, d, d) as
+    (mid, rad).
     """
     rad = 0.5 * (hi - lo)
     h: Interval = (0.5 * (lo + hi), rad)
     w1 = layers[0][0].unsqueeze(-1).expand(-1, -1, -1, lo.shape[1])
     jz: Interval = (w1, torch.zeros_like(w1))
-    hz: Interval | None = None
     z_bounds = []
     for (w, c), z_c, (w_next, _) in zip(layers[:-1], z_centre, layers[1:], strict=True):
         z_lo, z_hi = _tightened(w, c, h, z_c, jz, rad)
         z_bounds.append((z_lo, z_hi))
         d_lo, d_hi = activation_slopes(z_lo, z_hi, relu)
         d = (0.5 * (d_lo + d_hi), 0.5 * (d_hi - d_lo))
-        if hessian:
-            curv = _curvature(z_lo, z_hi)
-            hh = _second_order(jz, (_units(curv[0], 5), _units(curv[1], 5)))
-            if hz is not None:
-                term = _scaled((_units(d[0], 5), _units(d[1], 5)), hz)
-                hh = (hh[0] + term[0], hh[1] + term[1])
-            hz = (_matmul(w_next, hh[0]), _matmul(w_next.abs(), hh[1]))
         jh = _scaled((_units(d[0], 4), _units(d[1], 4)), jz)
         jz = (_matmul(w_next, jh[0]), _matmul(w_next.abs(), jh[1]))
         h_lo, h_hi = _act(z_lo, relu), _act(z_hi, relu)
         h = (0.5 * (h_lo + h_hi), 0.5 * (h_hi - h_lo))
-    J = (_boxes_first(jz[0]), _boxes_first(jz[1]))
-    H = None if hz is None else (_boxes_first(hz[0]), _boxes_first(hz[1]))
-    return z_bounds, J, H
+    return z_bounds, (_boxes_first(jz[0]), _boxes_first(jz[1]))
 
 
 def relu_patterns(
@@ -202,3 +167,90 @@ def relu_patterns(
     on = (bits >> rank.clamp(0, max(n_free - 1, 0)).unsqueeze(0)) & 1
     patterns = torch.where(free.unsqueeze(0), on.to(d_lo.dtype), d_lo.unsqueeze(0))
     return patterns, free.sum(-1) <= n_free
+
+
+#: max |sigmoid''| = max |s (1 - s) (1 - 2 s)| = 1 / (6 sqrt(3)), at s = 1/2 -+ 1/(2 sqrt(3)).
+SIGMOID_CURVATURE = (1.0 + 1e-12) / (6.0 * 3.0**0.5)
+
+# An affine form over a box x = c + delta, |delta_b| <= r_b: f(x) = f0 + sum_b fl_b delta_b + e
+# with |e| <= fE. Per-unit forms are (f0 (M, H, N), fl (M, H, B, N), fE (M, H, N)), Jacobian
+# forms (M, H, A, N), (M, H, A, B, N), (M, H, A, N): units first, boxes last, B = A = d.
+Affine = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _spread(fl: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """max over the box of |fl . delta| = sum_b |fl_b| r_b (the coefficient axis is -2)."""
+    return (fl.abs() * r).sum(-2)
+
+
+def _taylor(
+    z: Affine, f0: torch.Tensor, f1: torch.Tensor, curvature: torch.Tensor, rho: torch.Tensor
+) -> Affine:
+    """f(z) for a unit form z, with f(z0) = f0, f'(z0) = f1 and |f''| <= curvature on
+    [z0 - rho, z0 + rho], rho >= |z - z0| over the box: f(z) = f0 + f1 (zl . delta) + rest,
+    |rest| <= |f1| zE + curvature / 2 rho^2 (Taylor's theorem with the Lagrange remainder)."""
+    return f0, f1.unsqueeze(2) * z[1], f1.abs() * z[2] + 0.5 * curvature * rho.square()
+
+
+def _curvatures(z_lo: torch.Tensor, z_hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Over [z_lo, z_hi]: max softplus'' = max s (1 - s) (s = sigmoid: largest at z = 0, else at
+    the end nearer 0) and a bound of |sigmoid''| = s (1 - s) |1 - 2 s| by the product of the
+    two factors' maxima (|1 - 2 s| is largest at an end)."""
+    a, b = torch.sigmoid(z_lo), torch.sigmoid(z_hi)
+    ends = torch.maximum(a * (1 - a), b * (1 - b))
+    top = torch.where((z_lo <= 0) & (z_hi >= 0), torch.full_like(a, 0.25), ends)
+    tilt = torch.maximum((1 - 2 * a).abs(), (1 - 2 * b).abs())
+    return top, torch.minimum(top * tilt, torch.full_like(a, SIGMOID_CURVATURE))
+
+
+def _scale_rows(d: Affine, j: Affine, r: torch.Tensor) -> Affine:
+    """The unit-wise product d_k J[k, a] of a unit form d and a Jacobian form J:
+    d J = d0 J0 + (d0 Jl + J0 dl) . delta + rest,
+    |rest| <= D Q + (|d0| + D) JE + (|J0| + Q) dE + dE JE, D = |dl . delta|, Q = |Jl . delta|."""
+    d0, dl, dE = d[0].unsqueeze(2), d[1].unsqueeze(2), d[2].unsqueeze(2)
+    D, Q = _spread(d[1], r.unsqueeze(1)).unsqueeze(2), _spread(j[1], r.unsqueeze(1).unsqueeze(1))
+    lin = d0.unsqueeze(3) * j[1] + j[0].unsqueeze(3) * dl
+    rest = D * Q + (d0.abs() + D) * j[2] + (j[0].abs() + Q) * dE + dE * j[2]
+    return d0 * j[0], lin, rest
+
+
+def _linear(w: torch.Tensor, f: Affine) -> Affine:
+    """W f for a weight (M, out, in): exact on the affine part, |W| on the remainder."""
+    return _matmul(w, f[0]), _matmul(w, f[1]), _matmul(w.abs(), f[2])
+
+
+def affine_jacobian(layers: Layers, lo: torch.Tensor, hi: torch.Tensor) -> Affine:
+    """An affine enclosure of a softplus MLP's Jacobian over each box [lo, hi] (M, N, d):
+
+        J_eps(c + delta) = J0 + sum_b Jl[..., b] delta_b + E,  |E| <= JE entrywise,
+
+    with J0 = J_eps(c) and Jl[k, a, b] = d^2 eps_k / dx_a dx_b (c) exact: the first-order
+    part carries every cancellation between units, which intervals lose (on a near-linear
+    field they overestimate the Jacobian's range by 100x and more); only the second-order
+    rest is bounded entrywise. Per layer, z = W h + c as an affine form, then by Taylor at
+    z0 = z(c): softplus(z) (|softplus''| <= 1/4) and D = sigmoid(z)
+    (|sigmoid''| <= 1 / (6 sqrt 3)), and Jh = D Jz as a product of forms (``_scale_rows``);
+    Jz of the next layer is W Jh. Returns (J0, Jl, JE): (M, N, d, d), (M, N, d, d, d),
+    (M, N, d, d), J[..., k, a] = d eps_k / dx_a.
+    """
+    c, r = (0.5 * (lo + hi)).transpose(1, 2), (0.5 * (hi - lo)).transpose(1, 2)  # (M, d, N)
+    M, d, N = c.shape
+    w1, c1 = layers[0]
+    eye = torch.eye(d, dtype=c.dtype).view(1, d, d, 1).expand(M, d, d, N)
+    z: Affine = _linear(w1, (c, eye, torch.zeros_like(c)))
+    z = (z[0] + c1.unsqueeze(-1), z[1], z[2])
+    jz: Affine = (
+        w1.unsqueeze(-1).expand(-1, -1, -1, N),
+        eye.new_zeros(M, w1.shape[1], d, d, N),
+        torch.zeros(M, w1.shape[1], d, N, dtype=c.dtype),
+    )
+    for w, b in layers[1:]:
+        s = torch.sigmoid(z[0])
+        rho = _spread(z[1], r.unsqueeze(1)) + z[2]
+        k_h, k_d = _curvatures(z[0] - rho, z[0] + rho)
+        h = _taylor(z, F.softplus(z[0]), s, k_h, rho)
+        slope = _taylor(z, s, s * (1 - s), k_d, rho)
+        jz = _linear(w, _scale_rows(slope, jz, r))
+        z = _linear(w, h)
+        z = (z[0] + b.unsqueeze(-1), z[1], z[2])
+    return _boxes_first(jz[0]), _boxes_first(jz[1]), _boxes_first(jz[2])

@@ -33,6 +33,7 @@ import torch
 from scorew2._checks import as_points, check_choice, to_numpy
 from scorew2.interval import (
     activation_slopes,
+    affine_jacobian,
     box_bounds,
     jacobian_at,
     preactivations,
@@ -256,6 +257,36 @@ def _sym_top_eig_upper(J_lo: torch.Tensor, J_hi: torch.Tensor) -> torch.Tensor:
     return (diag + off.sum(-1) - torch.diagonal(off, dim1=-2, dim2=-1)).amax(-1)
 
 
+#: Up to this dimension softplus networks get the affine bound (2^d box vertices each).
+AFFINE_MAX_DIM = 4
+
+
+def _affine_values(
+    layers: list[tuple[torch.Tensor, torch.Tensor]],
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per box: a second-order upper bound of lambda_max(sym J_s) over it (softplus networks),
+    and the value at its centre.
+
+    With the affine enclosure J_eps(c + delta) = J0 + sum_b Jl_b delta_b + E, |E| <= JE
+    (``affine_jacobian``; J0 = J_eps(c)), sym J_s = A(delta) - scale sym E with A(delta) =
+    -scale sym(J0 + sum_b Jl_b delta_b). By Weyl, lambda_max <= lambda_max(A(delta)) +
+    lambda_max(scale sym E); lambda_max(A(delta)) is convex in delta, so its max over the box
+    is at one of the 2^d vertices; the second term is at most the monotone bound over
+    [-scale JE, scale JE]. The excess over the true sup is O(r^2) (r the half-widths).
+    """
+    J0, Jl, JE = affine_jacobian(layers, lo, hi)
+    d = lo.shape[-1]
+    corners = torch.cartesian_prod(*[torch.tensor([-1.0, 1.0], dtype=lo.dtype)] * d)
+    delta = corners.view(-1, 1, 1, d) * (0.5 * (hi - lo))  # (2^d, M, N, d)
+    J_v = J0 + (Jl * delta[:, :, :, None, None, :]).sum(-1)
+    err = scale * JE
+    upper = _sym_top_eig(-scale * J_v).amax(0) + _sym_top_eig_upper(-err, err)
+    return upper, _sym_top_eig(-scale * J0)
+
+
 @dataclass(frozen=True)
 class Certificate:
     """Bounds on L = sup over a box of lambda_max(sym grad_x s_theta_m(x, step)), per model.
@@ -290,23 +321,19 @@ def _box_values(
     """Per box (M, N): an upper bound of lambda_max(sym J_s) over it, and the value at its
     centre c; J_s = -scale J_eps (the score s = -eps / sqrt(1 - abar)).
 
-    J_eps over the box: the interval enclosure (``box_bounds``), intersected for
-    softplus models with the centred form J(c) +- sum_b max |d^2 eps / dx dx_b| r_b (mean
-    value theorem with the Hessian's enclosure; r the box's half-widths), the tighter one on
-    small boxes; then the monotone bound ``_sym_top_eig_upper``. For ReLU models, boxes with at
-    most ``n_free`` undecided units also get the max over their activation patterns (J_s(x)
-    is one of those patterns' Jacobians for every x of the box).
+    Softplus networks (d <= ``AFFINE_MAX_DIM``): the affine bound ``_affine_values``. Others:
+    the interval enclosure of J_eps (``box_bounds``) and the monotone bound
+    ``_sym_top_eig_upper``; for ReLU models, boxes with at most ``n_free`` undecided units
+    also get the max over their activation patterns (J_s(x) is one of those patterns'
+    Jacobians for every x of the box).
     """
+    if not bool(relu.any()) and lo.shape[-1] <= AFFINE_MAX_DIM:
+        return _affine_values(layers, lo, hi, scale)
     zc = preactivations(layers, relu, 0.5 * (lo + hi))
     J_c = jacobian_at(layers, [activation_slopes(a, a, relu)[0] for a in zc])
-    smooth = not bool(relu.any())
-    z, (J_m, J_r), H = box_bounds(layers, relu, lo, hi, zc, hessian=smooth)
-    J_lo, J_hi = J_m - J_r, J_m + J_r
-    if H is not None:
-        dev = ((H[0].abs() + H[1]) * (0.5 * (hi - lo))[:, :, None, None, :]).sum(-1)
-        J_lo, J_hi = torch.maximum(J_lo, J_c - dev), torch.minimum(J_hi, J_c + dev)
-    upper = _sym_top_eig_upper(-scale * J_hi, -scale * J_lo)
-    if not smooth:
+    z, (J_m, J_r) = box_bounds(layers, relu, lo, hi, zc)
+    upper = _sym_top_eig_upper(-scale * (J_m + J_r), -scale * (J_m - J_r))
+    if bool(relu.any()):
         slopes = [activation_slopes(z_lo, z_hi, relu) for z_lo, z_hi in z]
         d_lo, d_hi = (torch.cat([s[k] for s in slopes], dim=-1) for k in (0, 1))
         patterns, ok = relu_patterns(d_lo, d_hi, n_free)
@@ -402,14 +429,14 @@ def certified_lipschitz(
 
     s_theta = -eps_theta / sqrt(1 - abar_step) (docs/paper.md section 1); on the convex box
     this sup is the one-sided Lipschitz constant L_s of s_theta(., step) over the box. Branch
-    and bound: each box gets an upper bound from interval enclosures of the Jacobian
-    (scorew2.interval, with ``_sym_top_eig_upper``; for ReLU models also the max over the
-    activation patterns of boxes with at most ``n_free`` undecided units) and a lower bound,
-    the exact value at its centre. Boxes whose upper bound is at most the best lower bound are
-    dropped, those within half the tolerance of it are kept as they are, the others are
-    bisected across their widest axis, every model and box at once, until
-    upper - lower <= tol * max(1, |upper|) for every model or ``max_boxes`` live boxes would
-    be exceeded (then ``converged`` is False and the bounds still hold).
+    and bound: each box gets an upper bound (``_box_values``: the affine enclosure of the
+    Jacobian for softplus networks; intervals for ReLU ones, with the max over the activation
+    patterns of boxes with at most ``n_free`` undecided units) and a lower bound, the exact
+    value at its centre. Boxes whose upper bound is within half the tolerance of the best
+    lower bound are settled, the others are bisected across their widest axis, every model
+    and box at once, until upper - lower <= tol * max(1, |upper|) for every model or
+    ``max_boxes`` live boxes would be exceeded (then ``converged`` is False and the bounds
+    still hold). ``chunk``: boxes per model per evaluation.
 
     net: a ScoreNet of any regulariser (eval weights: spectral_norm uses its stored u, v);
     lo, hi: the box, (d,) or (M, d) per model. Float64 rounding is not enclosed.
