@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from scorew2.generated import main
-from scorew2.readme import render
+from scorew2.readme import render, runtimes_block
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,3 +33,24 @@ def test_a_changed_number_is_caught(tmp_path: Path) -> None:
     assert render(readme, tables) != readme
     with pytest.raises(ValueError, match="unknown generated block 'fig9'"):
         render("<!-- generated:fig9 -->\n\n<!-- /generated:fig9 -->", tables)
+
+
+def test_runtimes_block_sums_each_stage(tmp_path: Path) -> None:
+    """Per experiment and stage the CPU seconds of its jobs; the last row their sums and the
+    largest job's memory."""
+    rows = [
+        ("train", "a/x/T10", 10.0, 100.0),
+        ("w2", "a/x/none/T10", 2.5, 300.0),
+        ("w2", "a/x/spectral_norm/T10", 1.5, 50.0),
+        ("train", "b/x/T5", 4.0, 700.0),
+    ]
+    pd.DataFrame(rows, columns=["rule", "job", "seconds", "max_rss_mb"]).to_csv(
+        tmp_path / "runtimes.csv", index=False
+    )
+    lines = runtimes_block(tmp_path).splitlines()
+    assert lines[0] == "| experiment | train | w2 | all jobs | largest job (MB) |"
+    assert lines[2:] == [
+        "| a | 10 | 4 | 14 | 300 |",
+        "| b | 4 | 0 | 4 | 700 |",
+        "| all experiments | 14 | 4 | 18 | 700 |",
+    ]

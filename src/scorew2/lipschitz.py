@@ -16,8 +16,9 @@ any region containing those points; a bound computed from them is not certified.
 The authors' estimator is "pairs" on ``paper_grid()`` (10 x 10 grid on [0, 0.9]^2), which covers
 one quadrant only.
 
-``certified_lipschitz`` is not an estimate: by branch and bound over boxes with interval
-enclosures of the network's Jacobian (scorew2.interval) it returns lower <= sup over a box of
+``certified_lipschitz`` is not an estimate: by branch and bound over boxes with enclosures of
+the network's Jacobian (scorew2.interval: affine forms for softplus networks, intervals for
+ReLU ones) it returns lower <= sup over a box of
 lambda_max(sym grad s_theta) <= upper, with upper - lower <= tol * max(1, |upper|).
 """
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from scorew2.model import ScoreNet
 
 __all__ = [
+    "ENCLOSURES",
     "METHODS",
     "Certificate",
     "certified_lipschitz",
@@ -55,6 +57,7 @@ __all__ = [
 ]
 
 METHODS = ("pairs", "jacobian")
+ENCLOSURES = ("auto", "interval")
 
 Field = Callable[[torch.Tensor], torch.Tensor]
 
@@ -317,17 +320,18 @@ def _box_values(
     lo: torch.Tensor,
     hi: torch.Tensor,
     n_free: int,
+    affine: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per box (M, N): an upper bound of lambda_max(sym J_s) over it, and the value at its
     centre c; J_s = -scale J_eps (the score s = -eps / sqrt(1 - abar)).
 
-    Softplus networks (d <= ``AFFINE_MAX_DIM``): the affine bound ``_affine_values``. Others:
-    the interval enclosure of J_eps (``box_bounds``) and the monotone bound
-    ``_sym_top_eig_upper``; for ReLU models, boxes with at most ``n_free`` undecided units
-    also get the max over their activation patterns (J_s(x) is one of those patterns'
-    Jacobians for every x of the box).
+    Softplus networks (d <= ``AFFINE_MAX_DIM``, ``affine``): the affine bound
+    ``_affine_values``. Others: the interval enclosure of J_eps (``box_bounds``) and the
+    monotone bound ``_sym_top_eig_upper``; for ReLU models, boxes with at most ``n_free``
+    undecided units also get the max over their activation patterns (J_s(x) is one of those
+    patterns' Jacobians for every x of the box).
     """
-    if not bool(relu.any()) and lo.shape[-1] <= AFFINE_MAX_DIM:
+    if affine and not bool(relu.any()) and lo.shape[-1] <= AFFINE_MAX_DIM:
         return _affine_values(layers, lo, hi, scale)
     zc = preactivations(layers, relu, 0.5 * (lo + hi))
     J_c = jacobian_at(layers, [activation_slopes(a, a, relu)[0] for a in zc])
@@ -400,13 +404,16 @@ def _evaluate(
     boxes: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     n_free: int,
     chunk: int,
+    affine: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``_box_values`` of boxes (model, lo, hi) sorted by model: (upper, centre value) per box,
     over padded (M, N) chunks of ``chunk`` boxes per model."""
     model, lo, hi = boxes
     P_lo, P_hi, where = _pack(model, lo, hi, len(relu))
     parts = [
-        _box_values(layers, relu, scale, P_lo[:, a : a + chunk], P_hi[:, a : a + chunk], n_free)
+        _box_values(
+            layers, relu, scale, P_lo[:, a : a + chunk], P_hi[:, a : a + chunk], n_free, affine
+        )
         for a in range(0, P_lo.shape[1], chunk)
     ]
     upper, centre = (torch.cat([p[k] for p in parts], dim=1)[where] for k in (0, 1))
@@ -424,6 +431,7 @@ def certified_lipschitz(
     max_boxes: int = 1 << 20,
     n_free: int = 4,
     chunk: int = 4096,
+    enclosure: str = "auto",
 ) -> Certificate:
     """Certified bounds on sup_{x in [lo, hi]} lambda_max(sym grad_x s_theta_m(x, step)), per model.
 
@@ -436,13 +444,16 @@ def certified_lipschitz(
     lower bound are settled, the others are bisected across their widest axis, every model
     and box at once, until upper - lower <= tol * max(1, |upper|) for every model or
     ``max_boxes`` live boxes would be exceeded (then ``converged`` is False and the bounds
-    still hold). ``chunk``: boxes per model per evaluation.
+    still hold). ``chunk``: boxes per model per evaluation. ``enclosure``: "auto" (the affine
+    one where it applies) or "interval" (intervals for every network: the baseline of
+    benchmarks/bench_certify.py).
 
     net: a ScoreNet of any regulariser (eval weights: spectral_norm uses its stored u, v);
     lo, hi: the box, (d,) or (M, d) per model. Float64 rounding is not enclosed.
     """
     if not (isinstance(tol, int | float) and np.isfinite(tol) and 0 < tol < 1):
         raise ValueError(f"tol: expected a number in (0, 1), got {tol!r}")
+    check_choice(enclosure, ENCLOSURES, "enclosure")
     abar = to_numpy(alpha_bars, "alpha_bars")
     if abar.shape != (net.n_steps,):
         raise ValueError(f"alpha_bars: expected shape ({net.n_steps},), got {abar.shape}")
@@ -456,7 +467,7 @@ def certified_lipschitz(
     n_boxes, converged = torch.zeros(M, dtype=torch.int64), torch.ones(M, dtype=torch.bool)
     while len(boxes[0]):
         model = boxes[0]
-        upper, centre = _evaluate(layers, relu, scale, boxes, n_free, chunk)
+        upper, centre = _evaluate(layers, relu, scale, boxes, n_free, chunk, enclosure == "auto")
         n_boxes += torch.bincount(model, minlength=M)
         best = torch.full((M,), -torch.inf, dtype=torch.float64).scatter_reduce(
             0, model, centre, "amax"

@@ -3,7 +3,7 @@
 The README holds blocks between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``
 lines; ``render`` rebuilds each from ``results/tables`` (``claims``: claims.csv, ``runs``: the
 seed means of runs.csv, ``certify``: the certified L_s's cost and findings, ``fig4``: the T
-sweeps' schedules against the poster).
+sweeps' schedules against the poster, ``runtimes``: CPU seconds per experiment and stage).
 ``python -m scorew2.generated readme`` rewrites README.md in place;
 with ``--check`` it exits 1 when the README differs from what the tables give (a test runs it).
 """
@@ -16,7 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["BLOCKS", "certify_block", "claims_block", "fig4_block", "render", "runs_block"]
+__all__ = [
+    "BLOCKS",
+    "STAGES",
+    "certify_block",
+    "claims_block",
+    "fig4_block",
+    "render",
+    "runs_block",
+    "runtimes_block",
+]
 
 _MEANS = [
     ("final_jdsm", "J_DSM", "{:.3f}"),
@@ -110,11 +119,34 @@ def certify_block(tables: Path) -> str:
     return "\n".join(lines)
 
 
+#: The benchmarked rules of runtimes.csv, in pipeline order.
+STAGES = ("train", "sample", "w2", "losses", "lipschitz", "certify")
+
+
+def runtimes_block(tables: Path) -> str:
+    """CPU seconds of the benchmarked jobs (runtimes.csv) per experiment and stage, the total,
+    and the largest job's peak memory; a last row sums every experiment."""
+    times = pd.read_csv(tables / "runtimes.csv")
+    times["experiment"] = times["job"].str.split("/").str[0]
+    table = times.pivot_table("seconds", "experiment", "rule", "sum", sort=False)
+    table = table.reindex(columns=[s for s in STAGES if s in table.columns])
+    table.loc["all experiments"] = table.sum()
+    memory = times.groupby("experiment", sort=False)["max_rss_mb"].max()
+    memory["all experiments"] = memory.max()
+    head = ["experiment", *table.columns, "all jobs", "largest job (MB)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for exp, row in table.iterrows():
+        cells = [f"{v:,.0f}" for v in row.fillna(0)] + [f"{row.sum():,.0f}"]
+        lines.append(f"| {exp} | " + " | ".join(cells) + f" | {memory[exp]:,.0f} |")
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "claims": claims_block,
     "runs": runs_block,
     "certify": certify_block,
     "fig4": fig4_block,
+    "runtimes": runtimes_block,
 }
 
 
