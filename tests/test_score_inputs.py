@@ -136,6 +136,14 @@ def test_gradients_flow_only_where_documented() -> None:
     assert not scores_and_floor(xt, DATA, SCHED)[0].requires_grad
     assert not dsm_terms(xt, XT, SCHED).requires_grad
     assert not sm_terms(xt, XT, SCHED).requires_grad
+    assert not empirical_score_jacobian_eigs(xt[0], DATA, 0.5).requires_grad
+
+
+def test_jacobian_eigs_of_float32_points() -> None:
+    """Points given as a float32 tensor are read in float64 (the posterior is float64)."""
+    x32 = torch.as_tensor(X, dtype=torch.float32)
+    eig = empirical_score_jacobian_eigs(x32, DATA, 0.5)
+    assert torch.equal(eig, empirical_score_jacobian_eigs(x32.double(), DATA, 0.5))
 
 
 def test_jacobian_eigs_in_three_dimensions_and_far_from_the_origin() -> None:
