@@ -152,9 +152,15 @@ def _schema_errors(cfg: Mapping[str, Any], schema: Mapping[str, Any]) -> list[st
 def _cross_errors(cfg: Mapping[str, Any], used: list[str]) -> list[str]:
     """What one key cannot say alone: beta_end >= beta_start, maximize_epochs < epochs (some
     epochs must minimise the loss), n_checkpoints >= dense_epochs + 2 when the checkpoints are
-    log-spaced (``scorew2.train.checkpoint_epochs``), w2_points within every data set."""
+    log-spaced (``scorew2.train.checkpoint_epochs``), w2_points within every data set,
+    perturbations only in a robustness experiment."""
     out = []
     for name, exp in cfg["experiments"].items():
+        if "perturbations" in exp and exp["kind"] != "robustness":
+            out.append(
+                f"config key experiments.{name}.perturbations: only a robustness experiment "
+                f"perturbs its data (this one is of kind {exp['kind']})"
+            )
         sch = exp["schedule"]
         if sch["beta_end"] < sch["beta_start"]:
             out.append(

@@ -6,6 +6,8 @@ from snakemake.utils import min_version
 
 from scorew2.codeversion import code_version
 from scorew2.config import load_schema, validate_config
+from scorew2.data import DEFAULTS as DATA_DEFAULTS
+from scorew2.perturb import parse_variant, variants
 from scorew2.runs import REGULARIZERS, experiment_kinds, ordered
 
 min_version("9.20")
@@ -29,6 +31,7 @@ KINDS = experiment_kinds(EXPERIMENTS)
 KIND_FIGURES = {
     "loglog": ("fig1", "fig2", "fig2_authors", "fig3", "figF", "figC"),
     "tsweep": ("fig4a", "fig4b", "figC"),
+    "robustness": ("figR",),
 }
 
 # Where the files of a run group, and of a training job, live.
@@ -38,7 +41,7 @@ TRAINED = f"{R}/runs/{{exp}}/{{dataset}}/train_T{{T}}/checkpoints.pt"
 
 wildcard_constraints:
     exp="|".join(EXPERIMENTS),
-    dataset="[a-z_]+",
+    dataset=r"[a-z_]+(-(shift|mass)[0-9.e+-]+)?",  # a data set, or one perturbed (scorew2.perturb)
     reg="|".join(REGULARIZERS),
     T=r"\d+",
 
@@ -49,13 +52,18 @@ def get_code(script):
     return code_version(WORKFLOW_DIR / "scripts" / f"{script}.py", WORKFLOW_DIR.parent / "src")
 
 
+def experiment_datasets(ex):
+    """The data sets an experiment trains on: its own, then (robustness) every perturbed one."""
+    return list(ex["datasets"]) + variants(ex["datasets"], ex.get("perturbations", {}))
+
+
 def run_groups(exp=None):
     """One run group per (experiment, data set, regulariser, T) (of ``exp`` when given)."""
     return [
         dict(exp=e, dataset=d, reg=r, T=t)
         for e, ex in EXPERIMENTS.items()
         if exp is None or e == exp
-        for d in ex["datasets"]
+        for d in experiment_datasets(ex)
         for r in ex["regularizers"]
         for t in ex["T"]
     ]
@@ -122,6 +130,43 @@ def get_train_state(w):
     return f"{R}/runs/{w.exp}/{w.dataset}/train_T{w.T}/train_state.pt"
 
 
+def get_perturbation(w):
+    """What the perturb job applies: family, size and the base set's cluster centre c."""
+    center = config["datasets"][w.base].get("center", DATA_DEFAULTS[w.base]["center"])
+    return dict(family=w.family, size=float(w.size), center=center)
+
+
+def robustness_groups(exp=None):
+    """The run groups of the unperturbed data sets of every robustness experiment (of
+    ``exp`` when given): one Theorem 3 table each."""
+    return [
+        g
+        for g in run_groups(exp)
+        if KINDS[g["exp"]] == "robustness" and parse_variant(g["dataset"]) is None
+    ]
+
+
+def robustness_files(exp=None):
+    return [f"{GROUP}/robustness.csv".format(**g) for g in robustness_groups(exp)]
+
+
+def get_perturbed(w):
+    """The perturbed sets of a robustness table's data set: [(name, family, size)]."""
+    names = variants([w.dataset], EXPERIMENTS[w.exp]["perturbations"])
+    return [(n, *parse_variant(n)[1:]) for n in names]
+
+
+def get_robustness_inputs(w):
+    """A robustness table's named inputs: the base run group's samples and bound, and the
+    same of every perturbed set (in the order of ``get_perturbed``)."""
+    groups = [w.dataset] + [n for n, _, _ in get_perturbed(w)]
+    path = f"{R}/runs/{w.exp}/{{}}/{w.reg}/T{w.T}/{{}}"
+    return dict(
+        samples=[path.format(d, "samples.npz") for d in groups],
+        bounds=[path.format(d, "bound.csv") for d in groups],
+    )
+
+
 def figure_stem(figure, exp):
     """A figure's file name: the plain figure name for the experiment named after its kind,
     the figure and experiment names otherwise (``fig4a_tsweep_slow``) and for a figure that
@@ -149,6 +194,8 @@ def get_figure_inputs(figure, exp):
     """A figure's named inputs: its tables, and for figure 2 the samples and data it shows."""
     if figure == "fig4a":
         return dict(lipschitz=group_files("lipschitz.csv", exp))
+    if figure == "figR":
+        return dict(robustness=robustness_files(exp))
     inputs = dict(bounds=group_files("bound.csv", exp))
     if figure == "figC":
         inputs["lipschitz"] = group_files("lipschitz.csv", exp)

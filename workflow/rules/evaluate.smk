@@ -137,3 +137,21 @@ rule bound:
         schedule=get_schedule,
     script:
         "../scripts/bound.py"
+
+
+rule robustness:
+    input:
+        unpack(get_robustness_inputs),
+    output:
+        robustness=f"{GROUP}/robustness.csv",
+    log:
+        f"{R}/logs/robustness/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+    benchmark:
+        f"{R}/benchmarks/robustness/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        code=get_code("robustness"),
+        perturbed=get_perturbed,
+    script:
+        "../scripts/robustness.py"

@@ -7,6 +7,7 @@ rule tables:
         bounds=group_files("bound.csv"),
         lipschitz=group_files("lipschitz.csv"),
         certified=group_files("certified.csv"),
+        robustness=robustness_files(),
     output:
         runs=report(f"{R}/tables/runs.csv", category="Tables"),
         claims=report(f"{R}/tables/claims.md", category="Tables"),
