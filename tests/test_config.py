@@ -73,6 +73,30 @@ def test_default_and_smoke_configs_are_valid() -> None:
             lambda c: c["training"].__setitem__("maximize_epochs", 2000),
             ["training.maximize_epochs", "exceeds"],
         ),
+        (
+            lambda c: c["experiments"]["robustness"].pop("perturbations"),
+            ["experiments.robustness", "'perturbations' is a required property"],
+        ),
+        (
+            lambda c: c["experiments"]["robustness"].__setitem__("datasets", ["moons"]),
+            ["experiments.robustness.datasets[0]", "'moons' is not allowed", "four_clusters"],
+        ),
+        (
+            lambda c: c["experiments"]["robustness"]["perturbations"].__setitem__("mass", [1.5]),
+            ["experiments.robustness.perturbations.mass[0]", "maximum of 1"],
+        ),
+        (
+            lambda c: c["experiments"]["robustness"]["perturbations"].__setitem__("shift", [0]),
+            ["experiments.robustness.perturbations.shift[0]", "less than or equal to the minimum"],
+        ),
+        (
+            lambda c: c["experiments"]["robustness"]["perturbations"].__setitem__("spin", [1]),
+            ["experiments.robustness.perturbations", "'spin' was unexpected", "mass, shift"],
+        ),
+        (
+            lambda c: c["experiments"]["loglog"].__setitem__("perturbations", {"shift": [0.1]}),
+            ["experiments.loglog.perturbations", "only a robustness experiment", "loglog"],
+        ),
     ],
 )
 def test_bad_values_are_refused(change: Callable[[dict], None], expected: list[str]) -> None:
@@ -89,6 +113,7 @@ def test_experiments_are_named_instances_of_a_kind() -> None:
         "loglog": "loglog",
         "tsweep": "tsweep",
         "tsweep_authors": "tsweep",
+        "robustness": "robustness",
     }
     slow = copy.deepcopy(cfg["experiments"]["tsweep"])
     slow["kind"] = "tsweep"
@@ -123,7 +148,7 @@ def test_the_config_checker_names_each_bad_file(tmp_path: Path, capsys: Any) -> 
     bad.write_text("training:\n  lr: .nan\n")
     assert main([str(REPO / "config.yaml"), str(tmp_path / "missing.yaml"), str(bad)]) == 1
     out = capsys.readouterr()
-    assert "config.yaml: valid (3 experiments)" in out.out
+    assert "config.yaml: valid (4 experiments)" in out.out
     assert "missing.yaml: cannot be read (No such file or directory)" in out.err
     assert "training.lr: nan is not a finite number" in out.err
     assert main([str(REPO / "config.yaml")]) == 0

@@ -19,6 +19,7 @@ import yaml
 from browser import CHROMIUM, Page
 
 from scorew2.io import load_csv, load_npz, load_torch
+from scorew2.perturb import variants
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "tests" / "smoke" / "config.yaml"
@@ -36,6 +37,7 @@ FIGURES = [
     "fig4a_tsweep_authors",
     "fig4b_tsweep_authors",
     "figC_tsweep_authors",
+    "figR",
 ]
 RUN_COLUMNS = [
     "experiment", "dataset", "regularizer", "seed", "T", "final_jdsm", "final_jsm", "final_w2",
@@ -69,6 +71,7 @@ def test_every_target_exists(smoke: Path) -> None:
             f = smoke / "figures" / f"{name}.{ext}"
             assert f.is_file() and f.stat().st_size > 1000, f
     names = ["runs.csv", "claims.csv", "claims.md", "fig4_schedules.csv", "provenance.json"]
+    names += ["theorem3.csv"]
     for name in [*names, "runtimes.csv"]:
         assert (smoke / "tables" / name).is_file(), name
 
@@ -78,7 +81,10 @@ def test_runs_table_well_formed(smoke: Path) -> None:
     runs = pd.read_csv(smoke / "tables" / "runs.csv")
     assert set(RUN_COLUMNS) <= set(runs.columns)
     expected = sum(
-        len(e["datasets"]) * len(e["regularizers"]) * len(e["seeds"]) * len(e["T"])
+        len(e["datasets"] + variants(e["datasets"], e.get("perturbations", {})))
+        * len(e["regularizers"])
+        * len(e["seeds"])
+        * len(e["T"])
         for e in cfg["experiments"].values()
     )
     assert len(runs) == expected
@@ -104,12 +110,24 @@ def test_certified_lipschitz_in_the_run(smoke: Path) -> None:
         assert ((c["lo0"] < c["hi0"]) & (c["lo1"] < c["hi1"])).all(), f
 
 
+def test_theorem3_table_covers_every_perturbation_and_pair(smoke: Path) -> None:
+    exp = yaml.safe_load(SMOKE.read_text())["experiments"]["robustness"]
+    df = pd.read_csv(smoke / "runs/robustness/four_clusters/none/T5/robustness.csv")
+    sizes = {(f, s) for f, v in exp["perturbations"].items() for s in v} | {("none", 0.0)}
+    assert set(zip(df["family"], df["delta"], strict=True)) == sizes
+    assert len(df) == len(sizes) * len(exp["seeds"])
+    assert (df["w2_q"] <= df["rhs_measured"] * (1 + 1e-9)).all()  # the triangle inequality
+    assert (df.loc[df["family"] != "none", "w2_p"] > 0).all()
+    assert df["rhs"].notna().all() and df["rhs_cert"].notna().all()
+
+
 def test_claims_have_computed_verdicts(smoke: Path) -> None:
     claims = pd.read_csv(smoke / "tables" / "claims.csv")
     assert set(claims["verdict"]) <= {"holds", "does not hold", "not evaluated"}
     evaluated = claims[claims["verdict"] != "not evaluated"]
     assert evaluated["seed_check"].str.match(r"stable \(each of 2 seeds|flips without seed").all()
     names = {"bound_holds", "bound_certified", "jsm_le_jdsm", "offset_decays_with_T"}
+    names |= {"theorem3_holds"}
     assert names | {"ls_tends_to_minus_one"} <= set(claims["claim"])
     md = (smoke / "tables" / "claims.md").read_text()
     assert "config hash" in md and "git commit" in md

@@ -11,7 +11,10 @@ import pytest
 import torch
 
 from scorew2.io import CorruptFileError, save_csv, save_npz
+from scorew2.perturb import perturb
 from scorew2.plots import FIGURES, draw
+from scorew2.robustness import Run, theorem3_table
+from scorew2.runs import GroupId
 
 torch.set_num_threads(1)
 
@@ -56,6 +59,28 @@ def _bound_rows(exp, ds, reg, T, epochs, rng):
                 )
             )
     return rows
+
+
+def _robustness_table(rng: np.random.Generator) -> pd.DataFrame:
+    """Theorem 3's table of a base run and two sizes of each perturbation (random samples)."""
+
+    def run(ref: np.ndarray) -> Run:
+        samples = dict(
+            samples=ref + 0.05 * rng.normal(size=(len(SEEDS), *ref.shape)),
+            seeds=np.array(SEEDS),
+            epochs=np.full(len(SEEDS), 100),
+            ref=ref,
+        )
+        bound = pd.DataFrame(
+            dict(seed=SEEDS, epoch=100, w2=0.1, log_bound=rng.normal(size=len(SEEDS)) + 3.0,
+                 log_bound_cert=4.0)
+        )  # fmt: skip
+        return Run.final(samples, bound)
+
+    x = rng.normal(size=(40, 2))
+    sizes = [(f, d) for f in ("shift", "mass") for d in (0.1, 0.3)]
+    group = GroupId("robustness", "four_clusters", "none", 10)
+    return theorem3_table(group, run(x), [(f, d, run(perturb(x, f, d, 0.5))) for f, d in sizes])
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +137,10 @@ def inputs(tmp_path_factory) -> dict[str, dict[str, list[str]]]:
         c["L_cert_upper"] = c["L_cert_lower"] + 1e-3
         save_csv(c, g / "certified.csv")
         cert.append(str(g / "certified.csv"))
+    rob = root / "runs/robustness/four_clusters/none/T10/robustness.csv"
+    save_csv(_robustness_table(rng), rob)
     return {
+        "figR": {"robustness": [str(rob)]},
         "fig1": {"bounds": bound},
         "fig2_authors": {"bounds": bound},
         "fig3": {"bounds": bound},

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from scorew2.generated import main
-from scorew2.readme import render, runtimes_block
+from scorew2.readme import render, runtimes_block, theorem3_block
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,4 +53,19 @@ def test_runtimes_block_sums_each_stage(tmp_path: Path) -> None:
         "| a | 10 | 4 | 14 | 300 |",
         "| b | 4 | 0 | 4 | 700 |",
         "| all experiments | 14 | 4 | 18 | 700 |",
+    ]
+
+
+def test_theorem3_block_gives_one_row_per_size(tmp_path: Path) -> None:
+    row = dict(experiment="r", dataset="d", regularizer="none", T=10, family="shift", delta=0.1,
+               pairs=3, w2_q=0.123456, w2_p=0.05, rhs_measured=0.3, rhs=812.4, rhs_cert=990.0,
+               n_above=0, n_above_cert=1)  # fmt: skip
+    pd.DataFrame([row, {**row, "family": "mass", "delta": 0.4}]).to_csv(
+        tmp_path / "theorem3.csv", index=False
+    )
+    lines = theorem3_block(tmp_path).splitlines()
+    assert lines[0].startswith("| experiment | data set | perturbation | size | pairs |")
+    assert lines[2:] == [
+        "| r | d | shift | 0.1 | 3 | 0.123 | 0.05 | 0.3 | 812 | 990 | 0 / 1 |",
+        "| r | d | mass | 0.4 | 3 | 0.123 | 0.05 | 0.3 | 812 | 990 | 0 / 1 |",
     ]

@@ -228,10 +228,12 @@ def affine_jacobian(layers: Layers, lo: torch.Tensor, hi: torch.Tensor) -> Affin
     part carries every cancellation between units, which intervals lose (on a near-linear
     field they overestimate the Jacobian's range by 100x and more); only the second-order
     rest is bounded entrywise. Per layer, z = W h + c as an affine form, then by Taylor at
-    z0 = z(c): softplus(z) (|softplus''| <= 1/4) and D = sigmoid(z)
-    (|sigmoid''| <= 1 / (6 sqrt 3)), and Jh = D Jz as a product of forms (``_scale_rows``);
-    Jz of the next layer is W Jh. Returns (J0, Jl, JE): (M, N, d, d), (M, N, d, d, d),
-    (M, N, d, d), J[..., k, a] = d eps_k / dx_a.
+    z0 = z(c): softplus(z) and D = sigmoid(z), with |softplus''| and |sigmoid''| bounded over
+    each pre-activation's range [z0 - rho, z0 + rho] (``_curvatures``; at most 1/4 and
+    1 / (6 sqrt 3) anywhere), and Jh = D Jz as a product of forms (``_scale_rows``); Jz of
+    the next layer is W Jh. The last hidden layer's softplus form is not needed (only the
+    Jacobian's). Returns (J0, Jl, JE): (M, N, d, d), (M, N, d, d, d), (M, N, d, d),
+    J[..., k, a] = d eps_k / dx_a.
     """
     c, r = (0.5 * (lo + hi)).transpose(1, 2), (0.5 * (hi - lo)).transpose(1, 2)  # (M, d, N)
     M, d, N = c.shape
@@ -244,13 +246,13 @@ def affine_jacobian(layers: Layers, lo: torch.Tensor, hi: torch.Tensor) -> Affin
         eye.new_zeros(M, w1.shape[1], d, d, N),
         torch.zeros(M, w1.shape[1], d, N, dtype=c.dtype),
     )
-    for w, b in layers[1:]:
+    for i, (w, b) in enumerate(layers[1:], start=2):
         s = torch.sigmoid(z[0])
         rho = _spread(z[1], r.unsqueeze(1)) + z[2]
         k_h, k_d = _curvatures(z[0] - rho, z[0] + rho)
-        h = _taylor(z, F.softplus(z[0]), s, k_h, rho)
         slope = _taylor(z, s, s * (1 - s), k_d, rho)
         jz = _linear(w, _scale_rows(slope, jz, r))
-        z = _linear(w, h)
-        z = (z[0] + b.unsqueeze(-1), z[1], z[2])
+        if i < len(layers):  # the output layer's value is not needed, only its Jacobian
+            z = _linear(w, _taylor(z, F.softplus(z[0]), s, k_h, rho))
+            z = (z[0] + b.unsqueeze(-1), z[1], z[2])
     return _boxes_first(jz[0]), _boxes_first(jz[1]), _boxes_first(jz[2])

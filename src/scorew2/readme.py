@@ -3,7 +3,8 @@
 The README holds blocks between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``
 lines; ``render`` rebuilds each from ``results/tables`` (``claims``: claims.csv, ``runs``: the
 seed means of runs.csv, ``certify``: the certified L_s's cost and findings, ``fig4``: the T
-sweeps' schedules against the poster, ``runtimes``: CPU seconds per experiment and stage).
+sweeps' schedules against the poster, ``runtimes``: CPU seconds per experiment and stage,
+``theorem3``: both sides of Theorem 3 per perturbation and size).
 ``python -m scorew2.generated readme`` rewrites README.md in place;
 with ``--check`` it exits 1 when the README differs from what the tables give (a test runs it).
 """
@@ -25,6 +26,7 @@ __all__ = [
     "render",
     "runs_block",
     "runtimes_block",
+    "theorem3_block",
 ]
 
 _MEANS = [
@@ -119,6 +121,24 @@ def certify_block(tables: Path) -> str:
     return "\n".join(lines)
 
 
+def theorem3_block(tables: Path) -> str:
+    """Theorem 3 per perturbation and size (theorem3.csv): medians over the model pairs of
+    both sides, the measured triangle, and the pairs above each right-hand side."""
+    t = pd.read_csv(tables / "theorem3.csv")
+    head = [
+        "experiment", "data set", "perturbation", "size", "pairs", "W2(q0, q0~)", "W2(p0, p0~)",
+        "triangle, measured W2", "rhs, estimated L_s", "rhs, certified L_s",
+        "pairs above (estimated / certified)",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in t.itertuples(index=False):
+        cells = [r.experiment, r.dataset, r.family, f"{r.delta:g}", str(r.pairs)]
+        cells += [f"{v:.3g}" for v in (r.w2_q, r.w2_p, r.rhs_measured, r.rhs, r.rhs_cert)]
+        cells.append(f"{r.n_above} / {r.n_above_cert}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 #: The benchmarked rules of runtimes.csv, in pipeline order.
 STAGES = ("train", "sample", "w2", "losses", "lipschitz", "certify")
 
@@ -147,6 +167,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "certify": certify_block,
     "fig4": fig4_block,
     "runtimes": runtimes_block,
+    "theorem3": theorem3_block,
 }
 
 

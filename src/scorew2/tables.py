@@ -26,6 +26,7 @@ __all__ = [
     "fig4_schedules",
     "runs_table",
     "runtimes_table",
+    "theorem3_summary",
 ]
 
 RUN_KEYS = list(_RUN_KEYS)
@@ -467,6 +468,92 @@ def _claim_jsm(bounds: pd.DataFrame) -> dict:
     )
 
 
+THEOREM3_BOUNDS = [
+    ("", "L_s by ours (the dense-grid and sampler-state estimate)"),
+    ("_cert", "L_s by the certified upper bound over the certified region"),
+]  # the right-hand sides of scorew2.robustness.BOUND_COLUMNS, named
+
+
+def _theorem3_evidence(df: pd.DataFrame, sfx: str) -> str:
+    """Counts and tightness of one right-hand side of Theorem 3 on the pairs ``df``."""
+    with np.errstate(divide="ignore"):
+        tight = np.log(df[f"rhs{sfx}"]) - np.log(df["w2_q"])
+    share = (df[f"bound{sfx}"] + df[f"bound{sfx}_b"]) / df[f"rhs{sfx}"]
+    ratio = (df["w2_q"] / df["w2_p"]).where(df["delta"] > 0)
+    per_family = ", ".join(
+        f"{fam} {g.median():.3g}"
+        for fam, g in ratio.groupby(df["family"], sort=False)
+        if g.notna().any()
+    )
+    return (
+        f"{int((~df[f'holds{sfx}']).sum())} of {len(df)} model pairs above it; log(rhs) - "
+        f"log W2(q0, q0~) min {tight.min():.3f}, median {tight.median():.3f}; B + B~ is "
+        f"{share.min():.4f} to {share.max():.4f} of the rhs; the triangle with the measured "
+        f"W2(p0, q0) and W2(p0~, q0~) in place of B and B~: "
+        f"{int((df['w2_q'] > df['rhs_measured'] * (1 + 1e-9)).sum())} of {len(df)} above, "
+        f"median rhs / W2(q0, q0~) {(df['rhs_measured'] / df['w2_q']).median():.3g}; median "
+        f"W2(q0, q0~) / W2(p0, p0~) by family: {per_family}"
+    )
+
+
+def _claim_theorem3(robust: pd.DataFrame) -> list[dict]:
+    """Theorem 3 on every seed pair of every robustness table, with each right-hand side of
+    ``THEOREM3_BOUNDS`` (the certified one on the pairs whose runs were both certified): a
+    headline (the estimated L_s; the paper has no variant of its own here) and one row each."""
+    statement = (
+        "W2(q0, q0~) <= W2(p0, p0~) + B + B~ (Theorem 3; B, B~ the bound of Corollary 1 of "
+        "each run) for data p0, perturbed data p0~ and their models; the paper does not test it"
+    )
+    criterion = (
+        "no pair of final models (seed s of p0 against seed s + 1 of p0~, every perturbation "
+        "and size, and p0 against itself) has W2(q0, q0~) above the right-hand side, every W2 "
+        "exact (scorew2.robustness)"
+    )
+    rows = []
+    for sfx, name in THEOREM3_BOUNDS:
+        df = robust[robust[f"rhs{sfx}"].notna()]
+        if not df.empty:
+            rows.append(
+                dict(
+                    claim="theorem3_holds",
+                    variant=f"B and B~ with {name}",
+                    paper_variant="",
+                    statement=statement,
+                    criterion=criterion,
+                    evidence=_theorem3_evidence(df, sfx),
+                    verdict=_verdict(bool(df[f"holds{sfx}"].all())),
+                )
+            )
+    if not rows:
+        return [_not_evaluated("theorem3_holds", "no robustness pairs")]
+    head = rows[0] | dict(
+        variant="",
+        criterion=f"headline: {rows[0]['variant']} (the paper has no variant of its own); "
+        "each right-hand side below",
+    )
+    return [head, *rows]
+
+
+THEOREM3_SUMMARY = ["w2_q", "w2_p", "rhs_measured", "rhs", "rhs_cert"]
+
+
+def theorem3_summary(robust: pd.DataFrame | None) -> pd.DataFrame:
+    """Theorem 3 per (experiment, data set, regulariser, T, family, delta): the number of
+    model pairs, the median over them of each column of ``THEOREM3_SUMMARY`` and how many
+    pairs lie above each right-hand side (``n_above``, ``n_above_cert``). Empty (with these
+    columns) without robustness tables."""
+    keys = [*_RUN_KEYS[:-1], "family", "delta"]
+    cols = [*keys, "pairs", *THEOREM3_SUMMARY, "n_above", "n_above_cert"]
+    if robust is None or robust.empty:
+        return pd.DataFrame(columns=cols)
+    g = robust.groupby(keys, sort=False)
+    out = g[THEOREM3_SUMMARY].median()
+    out.insert(0, "pairs", g.size())
+    out["n_above"] = g["holds"].apply(lambda h: int((~h.astype(bool)).sum()))
+    out["n_above_cert"] = g["holds_cert"].apply(lambda h: int((~h.astype(bool)).sum()))
+    return out.reset_index()[cols]
+
+
 _LOGLOG_CLAIMS: list[Callable[..., dict]] = [
     _claim_w2_falls,
     _claim_bound_holds,
@@ -501,8 +588,10 @@ def _claim_rows(
     kinds: Mapping[str, str],
     settings: ClaimSettings,
     rng: np.random.Generator,
+    robust: pd.DataFrame | None = None,
 ) -> list[dict]:
-    """Every claim's rows (``claims_table``) on the given runs."""
+    """Every claim's rows (``claims_table``) on the given runs (``robust``: the robustness
+    tables, needed when a robustness experiment is configured)."""
     rows: list[dict] = []
     for exp, kind in kinds.items():
         ll = bounds[bounds["experiment"] == exp]
@@ -519,6 +608,14 @@ def _claim_rows(
     if not sweeps:
         rows.append(_not_evaluated("ls_tends_to_minus_one", "no tsweep runs"))
         rows.append(_not_evaluated("offset_decays_with_T", "no tsweep runs"))
+    robust_exps = [e for e, k in kinds.items() if k == "robustness"]
+    for exp in robust_exps:
+        if robust is None:
+            raise ValueError(f"claims: experiment {exp!r} is of kind robustness; no tables")
+        sub = robust[robust["experiment"] == exp]
+        rows += [_named(r, exp, "robustness") for r in _claim_theorem3(sub)]
+    if not robust_exps:
+        rows.append(_not_evaluated("theorem3_holds", "no robustness runs"))
     rows.append(_claim_bound_certified(bounds, settings.k_sigma))
     rows.append(_claim_jsm(bounds))
     return rows
@@ -531,6 +628,7 @@ def _seed_check(
     kinds: Mapping[str, str],
     settings: ClaimSettings,
     rng: np.random.Generator,
+    robust: pd.DataFrame | None = None,
 ) -> list[str]:
     """Are the seeds enough? Each row's verdict recomputed with one seed left out, for each
     seed: "stable" when no left-out seed changes it, else the seeds whose absence flips it."""
@@ -543,7 +641,8 @@ def _seed_check(
     flips: dict[tuple[str, str], list[int]] = {key: [] for key in full}
     for s in seeds:
         kept = bounds["seed"] != s, lips["seed"] != s
-        for r in _claim_rows(bounds[kept[0]], lips[kept[1]], kinds, settings, rng):
+        pairs = None if robust is None else robust[(robust["seed"] != s) & (robust["seed_b"] != s)]
+        for r in _claim_rows(bounds[kept[0]], lips[kept[1]], kinds, settings, rng, pairs):
             key = (r["claim"], r.get("variant", ""))
             if key in full and r["verdict"] != full[key]:
                 flips[key].append(int(s))
@@ -564,6 +663,7 @@ def claims_table(
     kinds: Mapping[str, str],
     settings: ClaimSettings,
     certified: pd.DataFrame | None = None,
+    robust: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each claim of the paper, the criterion, the numbers behind it, and the verdict.
 
@@ -577,15 +677,16 @@ def claims_table(
     ``kinds`` maps each experiment to its kind: the loglog claims are judged on every loglog
     experiment, the L_s and offset claims on every tsweep experiment (rows "not evaluated"
     without one), J_SM <= J_DSM on every checkpoint, the certified bound on every certified
-    checkpoint; ``certified`` (the certify tables) adds the certified L_s to the L_s claim.
+    checkpoint; ``certified`` (the certify tables) adds the certified L_s to the L_s claim;
+    Theorem 3 is judged on ``robust`` (the robustness tables) for every robustness experiment.
     """
     if certified is not None:
         keys = [*RUN_KEYS, "epoch", "step"]
         lips = lips.merge(certified[[*keys, "L_cert_upper"]], on=keys, how="left")
     rng = numpy_rng(settings.seed, "claims_bootstrap")
-    rows = _claim_rows(bounds, lips, kinds, settings, rng)
-    table = pd.DataFrame(rows, columns=COLUMNS[:-1]).fillna("")
-    table["seed_check"] = _seed_check(table, bounds, lips, kinds, settings, rng)
+    rows = _claim_rows(bounds, lips, kinds, settings, rng, robust)
+    table = pd.DataFrame(rows, columns=COLUMNS[:-1]).astype(object).fillna("")
+    table["seed_check"] = _seed_check(table, bounds, lips, kinds, settings, rng, robust)
     return table
 
 

@@ -13,6 +13,7 @@ rule tables:
         claims=report(f"{R}/tables/claims.md", category="Tables"),
         claims_csv=report(f"{R}/tables/claims.csv", category="Tables"),
         schedules=report(f"{R}/tables/fig4_schedules.csv", category="Tables"),
+        theorem3=report(f"{R}/tables/theorem3.csv", category="Tables"),
         provenance=report(f"{R}/tables/provenance.json", category="Provenance"),
     log:
         f"{R}/logs/tables/tables.log",

@@ -1,12 +1,20 @@
 """Rule tables: runs.csv (one row per run), claims.md/.csv (verdicts), fig4_schedules.csv
-(the T-sweep schedules against the poster), provenance.json."""
+(the T-sweep schedules against the poster), theorem3.csv (Theorem 3 per perturbation and
+size), provenance.json."""
 
 import pandas as pd
 
 from scorew2.io import load_csv, save_csv, save_json, save_text
 from scorew2.jobs import job
 from scorew2.provenance import provenance
-from scorew2.tables import ClaimSettings, claims_markdown, claims_table, fig4_schedules, runs_table
+from scorew2.tables import (
+    ClaimSettings,
+    claims_markdown,
+    claims_table,
+    fig4_schedules,
+    runs_table,
+    theorem3_summary,
+)
 
 
 def _tables(files, required):
@@ -18,14 +26,20 @@ with job(snakemake) as log:
     bounds = _tables(snakemake.input.bounds, ("seed", "epoch", "w2", "jdsm", "log_bound"))
     lips = _tables(snakemake.input.lipschitz, ("seed", "epoch", "step", "L_s"))
     cert = _tables(snakemake.input.certified, ("seed", "epoch", "step", "L_cert_upper"))
+    robust = (
+        _tables(snakemake.input.robustness, ("seed", "seed_b", "w2_q", "rhs", "holds"))
+        if snakemake.input.robustness
+        else None
+    )
     prov = provenance(p.config)
     ev = p.config["evaluation"]
     settings = ClaimSettings(p.maximize_epochs, ev["certify_k_sigma"], ev["w2_points"], ev["seed"])
-    claims = claims_table(bounds, lips, p.kinds, settings, cert)
+    claims = claims_table(bounds, lips, p.kinds, settings, cert, robust)
     save_csv(runs_table(bounds), snakemake.output.runs)
     save_csv(claims, snakemake.output.claims_csv)
     save_text(claims_markdown(claims, prov), snakemake.output.claims)
     save_csv(fig4_schedules(bounds, lips, p.sweep_schedules), snakemake.output.schedules)
+    save_csv(theorem3_summary(robust), snakemake.output.theorem3)
     save_json(prov, snakemake.output.provenance)
     for r in claims.itertuples():
         log.info("%s %s: %s (%s; %s)", r.claim, r.variant, r.verdict, r.evidence, r.seed_check)

@@ -1,10 +1,10 @@
 """The paper's figures (figures 1-4 and appendix F) from the pipeline's tables.
 
 Each figure is a function of DataFrames (``training``: fig1, figF; ``loglog``: fig2, fig3;
-``tsweep``: fig4a, fig4b; ``certified``: figC, not in the paper) that writes one file per
-path of ``outputs`` (the suffix picks the format), atomically. ``FIGURES`` names, for each
-figure, its function and the columns of each table it reads; ``draw`` reads the named input
-files of a figure rule and draws it.
+``tsweep``: fig4a, fig4b; ``certified``: figC and ``robustness``: figR, not in the paper)
+that writes one file per path of ``outputs`` (the suffix picks the format), atomically.
+``FIGURES`` names, for each figure, its function and the columns of each table it reads;
+``draw`` reads the named input files of a figure rule and draws it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from scorew2.plots.certified import figC
 from scorew2.plots.common import Output, PathLike, load_samples, load_table
 from scorew2.plots.loglog import fig2, fig2_authors, fig3
+from scorew2.plots.robustness import figR
 from scorew2.plots.training import fig1, figF
 from scorew2.plots.tsweep import fig4a, fig4b
 from scorew2.runs import CHECKPOINT_KEYS
@@ -32,6 +33,7 @@ __all__ = [
     "fig4b",
     "figC",
     "figF",
+    "figR",
 ]
 
 _K = CHECKPOINT_KEYS
@@ -67,6 +69,10 @@ FIGURES: dict[str, FigureSpec] = {
     "fig4b": FigureSpec(
         fig4b, {"bounds": (*_K, "w2", "w2_T", "offset", "corollary2_offset", "log_bound")}
     ),
+    "figR": FigureSpec(
+        figR,
+        {"robustness": (*_K, "family", "delta", "w2_q", "w2_p", "rhs_measured", "rhs", "rhs_cert")},
+    ),
 }
 
 
@@ -87,8 +93,8 @@ def draw(
     name : str
         One of ``FIGURES``.
     inputs : mapping
-        Table name (``bounds``, ``lipschitz``, ``certified``, ``samples``) -> the files of
-        every run group, as the figure rules name them.
+        Table name (``bounds``, ``lipschitz``, ``certified``, ``robustness``, ``samples``) ->
+        the files of every run group, as the figure rules name them.
     outputs : sequence of path-like
         One path per format.
     sample_datasets : sequence of str
