@@ -74,6 +74,13 @@ def test_default_and_smoke_configs_are_valid() -> None:
             ["training.maximize_epochs", "exceeds"],
         ),
         (
+            lambda c: c["experiments"]["tsweep"].__setitem__(
+                "schedule",
+                {"kind": "quadratic", "beta_start": 0.23046875, "beta_end": 0.9999999999999998},
+            ),
+            ["experiments.tsweep.schedule: at T = 10", "open interval (0, 1)"],
+        ),
+        (
             lambda c: c["experiments"]["robustness"].pop("perturbations"),
             ["experiments.robustness", "'perturbations' is a required property"],
         ),

@@ -54,7 +54,8 @@ def _object(node: dict[str, Any]) -> st.SearchStrategy:
     optional = {k: from_schema(v) for k, v in props.items() if k not in required}
     extra = node.get("additionalProperties")
     if not isinstance(extra, dict):
-        return st.fixed_dictionaries(fixed, optional=optional)
+        least = node.get("minProperties", 0)
+        return st.fixed_dictionaries(fixed, optional=optional).filter(lambda d: len(d) >= least)
     names = st.from_regex(node["propertyNames"]["pattern"], fullmatch=True).filter(
         lambda s: len(s) <= 12
     )
@@ -96,6 +97,9 @@ def _repair(cfg: dict[str, Any]) -> dict[str, Any]:
             exp.pop("perturbations", None)
         sch = exp["schedule"]
         sch["beta_start"], sch["beta_end"] = sorted((sch["beta_start"], sch["beta_end"]))
+        if sch["beta_end"] > 0.99:  # a quadratic schedule may round a beta up to 1: refused
+            sch["beta_end"] = max(sch["beta_start"], 0.5) if sch["beta_start"] <= 0.99 else 0.5
+            sch["beta_start"] = min(sch["beta_start"], sch["beta_end"])
     tr = cfg.setdefault("training", {})
     if tr.get("maximize_epochs", 10) >= tr.get("epochs", 1000):
         tr["maximize_epochs"] = tr.get("epochs", 1000) - 1

@@ -21,6 +21,7 @@ import jsonschema
 import yaml
 
 from scorew2.runs import KINDS
+from scorew2.schedule import make_schedule
 
 __all__ = [
     "SCHEMA_PATH",
@@ -153,7 +154,9 @@ def _cross_errors(cfg: Mapping[str, Any], used: list[str]) -> list[str]:
     """What one key cannot say alone: beta_end >= beta_start, maximize_epochs < epochs (some
     epochs must minimise the loss), n_checkpoints >= dense_epochs + 2 when the checkpoints are
     log-spaced (``scorew2.train.checkpoint_epochs``), w2_points within every data set,
-    perturbations only in a robustness experiment."""
+    perturbations only in a robustness experiment, and a schedule that builds at every T
+    (every beta in (0, 1) after rounding: a quadratic one with beta_end within rounding of 1
+    does not)."""
     out = []
     for name, exp in cfg["experiments"].items():
         if "perturbations" in exp and exp["kind"] != "robustness":
@@ -167,6 +170,13 @@ def _cross_errors(cfg: Mapping[str, Any], used: list[str]) -> list[str]:
                 f"config key experiments.{name}.schedule: beta_end ({sch['beta_end']}) is below "
                 f"beta_start ({sch['beta_start']})"
             )
+            continue
+        for T in exp["T"]:
+            try:
+                make_schedule(T=T, **sch)
+            except ValueError as err:
+                out.append(f"config key experiments.{name}.schedule: at T = {T}: {err}")
+                break
     tr = cfg["training"]
     if tr["maximize_epochs"] >= tr["epochs"]:
         out.append(
