@@ -256,7 +256,7 @@ log "sbatch probe: $(timeout 60 sbatch --wait -t 1 -o "$WORK/probe.out" \
 # no slurmdbd here, so sacct cannot answer: poll with squeue, early; no account to guess;
 # keep every SLURM log for the check below.
 log "snakemake --profile profiles/slurm"
-bounded 900 "$SMK" --profile profiles/slurm --configfile "$CONFIG" \
+bounded 1800 "$SMK" --profile profiles/slurm --configfile "$CONFIG" \
   --config results_dir="$WORK/slurm" \
   --slurm-status-command squeue --slurm-init-seconds-before-status-checks 5 \
   --slurm-no-account --slurm-keep-successful-logs --slurm-logdir "$WORK/slurm_logs" \
