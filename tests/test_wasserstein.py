@@ -62,6 +62,26 @@ def test_dense_and_sparse_paths_are_both_exercised() -> None:
     assert big.n_candidate_pairs < SPARSE_N**2 / 10
 
 
+@pytest.mark.parametrize("d", [4, 16, 32])
+def test_high_dimension_sparse_path_matches_emd(d: int) -> None:
+    """d > log2(n / 8): cutting every axis in two would leave one point per cell (and used to
+    recurse without end); the coarse level cuts only the axes of largest spread."""
+    rng = np.random.default_rng(d)
+    x, y = rng.standard_normal((SPARSE_N, d)), 1.1 * rng.standard_normal((SPARSE_N, d))
+    res = w2_certified(x, y)
+    assert res.method == "sparse" and res.n_levels >= 2
+    assert res.value == pytest.approx(w2_emd(x, y), rel=1e-9)
+
+
+def test_coarsen_reduces_in_any_dimension() -> None:
+    rng = np.random.default_rng(0)
+    for d in (2, 8, 9, 64):
+        x = rng.standard_normal((2000, d))
+        labels, cent, mass = W._coarsen(x, np.full(2000, 1 / 2000), 8)
+        assert 2000 / 16 <= len(cent) <= 2000 / 4  # cells of about 8 points
+        assert mass.sum() == pytest.approx(1.0) and labels.max() + 1 == len(cent)
+
+
 def test_pipeline_shaped_clusters_with_outliers_certificate_adds_pairs() -> None:
     rng = np.random.default_rng(4)
     x = _clusters(2000, rng)

@@ -191,14 +191,21 @@ def _emd_sparse(
 def _coarsen(x: np.ndarray, w: np.ndarray, group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split the points into cells of about ``group`` points by median-style cuts per axis.
 
-    Along each axis in turn every cell is cut into s equal-count slabs, s = ceil(k^(1/d)) with
-    k = n / group cells in all. Returns (labels (n,), centroids (K, d), masses (K,)), the
-    centroid being the w-weighted mean of the cell.
+    Along each of d' axes in turn every cell is cut into s equal-count slabs, s =
+    ceil(k^(1/d')) with k = n / group cells in all. d' = d when d <= log2 k; otherwise
+    d' = ceil(log2 k) axes of the largest spread, in axis order (halving every cell along all
+    d axes would leave cells of one point, and no coarser problem). Returns (labels (n,),
+    centroids (K, d), masses (K,)), the centroid being the w-weighted mean of the cell.
     """
     n, d = x.shape
-    splits = max(2, int(np.ceil((n / group) ** (1.0 / d))))
+    cells = n / group
+    axes = np.arange(d)
+    if d > np.log2(max(cells, 2.0)):
+        keep = int(np.ceil(np.log2(max(cells, 2.0))))
+        axes = np.sort(np.argsort(-x.var(axis=0), kind="stable")[:keep])
+    splits = max(2, int(np.ceil(cells ** (1.0 / len(axes)))))
     labels = np.zeros(n, dtype=np.int64)
-    for k in range(d):
+    for k in axes:
         order = np.lexsort((x[:, k], labels))
         sizes = np.bincount(labels, minlength=labels.max() + 1)
         starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
