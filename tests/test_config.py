@@ -104,6 +104,22 @@ def test_default_and_smoke_configs_are_valid() -> None:
             lambda c: c["experiments"]["loglog"].__setitem__("perturbations", {"shift": [0.1]}),
             ["experiments.loglog.perturbations", "only a robustness experiment", "loglog"],
         ),
+        (
+            lambda c: c["experiments"]["loglog"].update(dims=[2, 4]),
+            ["experiments.loglog.dims", "only a dimsweep experiment", "loglog"],
+        ),
+        (
+            lambda c: c["experiments"]["dimsweep"].update(datasets=["moons"]),
+            ["experiments.dimsweep.datasets"],
+        ),
+        (
+            lambda c: c["experiments"]["dimsweep"].pop("dims"),
+            ["experiments.dimsweep", "dims"],
+        ),
+        (
+            lambda c: c["experiments"]["dimsweep"].update(dims=[1]),
+            ["experiments.dimsweep.dims"],
+        ),
     ],
 )
 def test_bad_values_are_refused(change: Callable[[dict], None], expected: list[str]) -> None:
@@ -121,6 +137,7 @@ def test_experiments_are_named_instances_of_a_kind() -> None:
         "tsweep": "tsweep",
         "tsweep_authors": "tsweep",
         "robustness": "robustness",
+        "dimsweep": "dimsweep",
     }
     slow = copy.deepcopy(cfg["experiments"]["tsweep"])
     slow["kind"] = "tsweep"
@@ -155,7 +172,7 @@ def test_the_config_checker_names_each_bad_file(tmp_path: Path, capsys: Any) -> 
     bad.write_text("training:\n  lr: .nan\n")
     assert main([str(REPO / "config.yaml"), str(tmp_path / "missing.yaml"), str(bad)]) == 1
     out = capsys.readouterr()
-    assert "config.yaml: valid (4 experiments)" in out.out
+    assert "config.yaml: valid (5 experiments)" in out.out
     assert "missing.yaml: cannot be read (No such file or directory)" in out.err
     assert "training.lr: nan is not a finite number" in out.err
     assert main([str(REPO / "config.yaml")]) == 0

@@ -39,7 +39,8 @@ def bound_group(
     ``ESTIMATED``; log_bound = log(exp(log_intercept) sqrt(J_DSM) + offset) with offset =
     I_T W2(p_T, q_T) (0 when q_T = p_T); violation: W2 above its bound. ``certified`` (the
     certify rule's table, final models): the same with the certified upper bounds of L_s
-    (``_certified_columns``).
+    (``_certified_columns``); None (no certificate: d > 2) gives the same columns, NaN and
+    False.
     """
     keys = list(CHECKPOINT_KEYS)
     wide = lips.pivot_table(index=keys, columns="step", values=list(ESTIMATED.values()))
@@ -65,8 +66,7 @@ def bound_group(
         np.log(df["jdsm"].to_numpy()), schedule.betas, L[rows], df["offset"].to_numpy()
     )
     df["violation"] = np.log(df["w2"].to_numpy()) > df["log_bound"].to_numpy()
-    if certified is not None:
-        df = _certified_columns(df, lips, certified, schedule)
+    df = _certified_columns(df, lips, certified, schedule)
     return df.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)
 
 
@@ -109,8 +109,17 @@ def _offset_variants(
     return out
 
 
+def _uncertified_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``_certified_columns`` where no checkpoint has a certificate: NaN, and False."""
+    nan = dict.fromkeys(
+        ("log_intercept_cert", "L_gap_max", "offset_cert", "log_bound_cert"), np.nan
+    )
+    late = {f + "_cert": np.nan for f in OFFSET_FORMS[1:]}
+    return df.assign(**nan, certified=False, violation_cert=False, **late)
+
+
 def _certified_columns(
-    df: pd.DataFrame, lips: pd.DataFrame, certified: pd.DataFrame, schedule: Schedule
+    df: pd.DataFrame, lips: pd.DataFrame, certified: pd.DataFrame | None, schedule: Schedule
 ) -> pd.DataFrame:
     """The bound from the certified L_s (upper bounds over the certify rule's region).
 
@@ -118,8 +127,10 @@ def _certified_columns(
     with L_cert_upper in place of L_s), violation_cert, L_gap_max = max_i (L_cert_upper(i)
     - L_s(i)) (how far the estimate falls below the certificate), and the two other forms of
     ``offset_forms`` with the certified L_s (corollary2_offset_cert, contraction_offset_cert).
-    NaN (and False) elsewhere.
+    NaN (and False) elsewhere, and everywhere when ``certified`` is None.
     """
+    if certified is None:
+        return _uncertified_columns(df)
     keys = list(CHECKPOINT_KEYS)
     up = certified.pivot_table(index=keys, columns="step", values="L_cert_upper")
     up = up.sort_index(axis=1)

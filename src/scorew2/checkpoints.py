@@ -26,7 +26,7 @@ from scorew2.train import TrainResult
 
 __all__ = ["FILE_KEYS", "Checkpoints", "load_checkpoints", "save_checkpoints"]
 
-FILE_KEYS = ("epochs", "states", "seeds", "regularizer", "n_steps", "hidden")
+FILE_KEYS = ("epochs", "states", "seeds", "regularizer", "n_steps", "dim", "hidden")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ def save_checkpoints(result: TrainResult, path: str | os.PathLike[str]) -> None:
             "seeds": [int(s) for s in result.seeds],
             "regularizer": result.regularizer,
             "n_steps": result.n_steps,
+            "dim": result.dim,
             "hidden": result.config["hidden"],
             "loss_history": result.loss_history,
         },
@@ -106,7 +107,7 @@ def load_checkpoints(
         states = [regularizer_state(st, regs, regularizer) for st in states]
         seeds = seeds[regularizer_slices(regs)[regularizer]]
         model = ScoreNet.from_state(
-            stack_states(states), ck["n_steps"], regularizer, hidden=ck["hidden"]
+            stack_states(states), ck["n_steps"], regularizer, dim=ck["dim"], hidden=ck["hidden"]
         )
     except ValueError as err:
         raise ValueError(f"{path}: checkpoints do not fit the network ({err})") from err

@@ -150,20 +150,28 @@ def _schema_errors(cfg: Mapping[str, Any], schema: Mapping[str, Any]) -> list[st
     return [_message(e) for e in errors]
 
 
+# Keys of one experiment kind: (key, kind, what it does there).
+_KIND_KEYS = (
+    ("perturbations", "robustness", "perturbs its data"),
+    ("dims", "dimsweep", "embeds its data in d dimensions"),
+)
+
+
 def _cross_errors(cfg: Mapping[str, Any], used: list[str]) -> list[str]:
     """What one key cannot say alone: beta_end >= beta_start, maximize_epochs < epochs (some
     epochs must minimise the loss), n_checkpoints >= dense_epochs + 2 when the checkpoints are
     log-spaced (``scorew2.train.checkpoint_epochs``), w2_points within every data set,
-    perturbations only in a robustness experiment, and a schedule that builds at every T
-    (every beta in (0, 1) after rounding: a quadratic one with beta_end within rounding of 1
-    does not)."""
+    perturbations only in a robustness experiment and dims only in a dimsweep one, and a
+    schedule that builds at every T (every beta in (0, 1) after rounding: a quadratic one with
+    beta_end within rounding of 1 does not)."""
     out = []
     for name, exp in cfg["experiments"].items():
-        if "perturbations" in exp and exp["kind"] != "robustness":
-            out.append(
-                f"config key experiments.{name}.perturbations: only a robustness experiment "
-                f"perturbs its data (this one is of kind {exp['kind']})"
-            )
+        for key, kind, what in _KIND_KEYS:
+            if key in exp and exp["kind"] != kind:
+                out.append(
+                    f"config key experiments.{name}.{key}: only a {kind} experiment {what} "
+                    f"(this one is of kind {exp['kind']})"
+                )
         sch = exp["schedule"]
         if sch["beta_end"] < sch["beta_start"]:
             out.append(

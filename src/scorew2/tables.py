@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scorew2.bound_table import OFFSET_ESTIMATORS
+from scorew2.dimsweep import claim_dimsweep, dimsweep_runs
 from scorew2.runs import RUN_KEYS as _RUN_KEYS
 from scorew2.runs import final_rows
 from scorew2.streams import numpy_rng
@@ -589,9 +590,11 @@ def _claim_rows(
     settings: ClaimSettings,
     rng: np.random.Generator,
     robust: pd.DataFrame | None = None,
+    moments: pd.DataFrame | None = None,
 ) -> list[dict]:
     """Every claim's rows (``claims_table``) on the given runs (``robust``: the robustness
-    tables, needed when a robustness experiment is configured)."""
+    tables, needed when a robustness experiment is configured; ``moments``: the moments
+    tables, needed when a dimsweep experiment is)."""
     rows: list[dict] = []
     for exp, kind in kinds.items():
         ll = bounds[bounds["experiment"] == exp]
@@ -616,9 +619,27 @@ def _claim_rows(
         rows += [_named(r, exp, "robustness") for r in _claim_theorem3(sub)]
     if not robust_exps:
         rows.append(_not_evaluated("theorem3_holds", "no robustness runs"))
+    rows += _dimsweep_rows(bounds, lips, kinds, moments)
     rows.append(_claim_bound_certified(bounds, settings.k_sigma))
     rows.append(_claim_jsm(bounds))
     return rows
+
+
+def _dimsweep_rows(
+    bounds: pd.DataFrame,
+    lips: pd.DataFrame,
+    kinds: Mapping[str, str],
+    moments: pd.DataFrame | None,
+) -> list[dict]:
+    """The claim of every dimsweep experiment (``scorew2.dimsweep``), or "not evaluated"."""
+    exps = [e for e, k in kinds.items() if k == "dimsweep"]
+    if exps and moments is None:
+        raise ValueError(f"claims: experiment {exps[0]!r} is of kind dimsweep; no moments tables")
+    rows = []
+    for exp in exps:
+        b, L, m = (t[t["experiment"] == exp] for t in (bounds, lips, moments))
+        rows.append(_named(claim_dimsweep(b, dimsweep_runs(b, L, m)), exp, "dimsweep"))
+    return rows or [_not_evaluated("bound_holds_every_d", "no dimsweep runs")]
 
 
 def _seed_check(
@@ -629,6 +650,7 @@ def _seed_check(
     settings: ClaimSettings,
     rng: np.random.Generator,
     robust: pd.DataFrame | None = None,
+    moments: pd.DataFrame | None = None,
 ) -> list[str]:
     """Are the seeds enough? Each row's verdict recomputed with one seed left out, for each
     seed: "stable" when no left-out seed changes it, else the seeds whose absence flips it."""
@@ -642,7 +664,8 @@ def _seed_check(
     for s in seeds:
         kept = bounds["seed"] != s, lips["seed"] != s
         pairs = None if robust is None else robust[(robust["seed"] != s) & (robust["seed_b"] != s)]
-        for r in _claim_rows(bounds[kept[0]], lips[kept[1]], kinds, settings, rng, pairs):
+        mom = None if moments is None else moments[moments["seed"] != s]
+        for r in _claim_rows(bounds[kept[0]], lips[kept[1]], kinds, settings, rng, pairs, mom):
             key = (r["claim"], r.get("variant", ""))
             if key in full and r["verdict"] != full[key]:
                 flips[key].append(int(s))
@@ -664,6 +687,7 @@ def claims_table(
     settings: ClaimSettings,
     certified: pd.DataFrame | None = None,
     robust: pd.DataFrame | None = None,
+    moments: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each claim of the paper, the criterion, the numbers behind it, and the verdict.
 
@@ -678,15 +702,16 @@ def claims_table(
     experiment, the L_s and offset claims on every tsweep experiment (rows "not evaluated"
     without one), J_SM <= J_DSM on every checkpoint, the certified bound on every certified
     checkpoint; ``certified`` (the certify tables) adds the certified L_s to the L_s claim;
-    Theorem 3 is judged on ``robust`` (the robustness tables) for every robustness experiment.
+    Theorem 3 is judged on ``robust`` (the robustness tables) for every robustness experiment,
+    the bound in every d on the bound, L_s and ``moments`` tables of every dimsweep one.
     """
     if certified is not None:
         keys = [*RUN_KEYS, "epoch", "step"]
         lips = lips.merge(certified[[*keys, "L_cert_upper"]], on=keys, how="left")
     rng = numpy_rng(settings.seed, "claims_bootstrap")
-    rows = _claim_rows(bounds, lips, kinds, settings, rng, robust)
+    rows = _claim_rows(bounds, lips, kinds, settings, rng, robust, moments)
     table = pd.DataFrame(rows, columns=COLUMNS[:-1]).astype(object).fillna("")
-    table["seed_check"] = _seed_check(table, bounds, lips, kinds, settings, rng, robust)
+    table["seed_check"] = _seed_check(table, bounds, lips, kinds, settings, rng, robust, moments)
     return table
 
 

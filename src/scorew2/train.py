@@ -149,6 +149,7 @@ class TrainResult:
     regularizer: str | list[str]
     n_steps: int
     config: dict[str, Any] = field(default_factory=dict)
+    dim: int = 2
 
     def model(self, checkpoints: Sequence[int] | None = None) -> ScoreNet:
         """One eval-mode ScoreNet holding the given checkpoint indices (default: all).
@@ -161,7 +162,11 @@ class TrainResult:
         idx = range(len(self.states)) if checkpoints is None else checkpoints
         state = stack_states([self.states[i] for i in idx])
         net = ScoreNet.from_state(
-            state, self.n_steps, self.regularizer, hidden=int(self.config.get("hidden", 64))
+            state,
+            self.n_steps,
+            self.regularizer,
+            dim=self.dim,
+            hidden=int(self.config.get("hidden", 64)),
         )
         return net.eval()
 
@@ -535,4 +540,5 @@ class _Run:
             regularizer=self.regularizer,
             n_steps=self.schedule.T,
             config=dataclasses.asdict(self.cfg),
+            dim=int(self.data64.shape[1]),
         )

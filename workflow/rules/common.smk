@@ -7,6 +7,7 @@ from snakemake.utils import min_version
 from scorew2.codeversion import code_version
 from scorew2.config import load_schema, validate_config
 from scorew2.data import DEFAULTS as DATA_DEFAULTS
+from scorew2.highdim import dim_variants, parse_dim
 from scorew2.perturb import parse_variant, variants
 from scorew2.runs import REGULARIZERS, experiment_kinds, ordered
 
@@ -32,6 +33,7 @@ KIND_FIGURES = {
     "loglog": ("fig1", "fig2", "fig2_authors", "fig3", "figF", "figC"),
     "tsweep": ("fig4a", "fig4b", "figC"),
     "robustness": ("figR",),
+    "dimsweep": ("figD",),
 }
 
 # Where the files of a run group, and of a training job, live.
@@ -41,7 +43,8 @@ TRAINED = f"{R}/runs/{{exp}}/{{dataset}}/train_T{{T}}/checkpoints.pt"
 
 wildcard_constraints:
     exp="|".join(EXPERIMENTS),
-    dataset=r"[a-z_]+(-(shift|mass)[0-9.e+-]+)?",  # a data set, or one perturbed (scorew2.perturb)
+    # a data set, one perturbed (scorew2.perturb), or one in d dimensions (scorew2.highdim)
+    dataset=r"[a-z_]+(-(shift|mass)[0-9.e+-]+|-d[0-9]+)?",
     reg="|".join(REGULARIZERS),
     T=r"\d+",
 
@@ -53,7 +56,10 @@ def get_code(script):
 
 
 def experiment_datasets(ex):
-    """The data sets an experiment trains on: its own, then (robustness) every perturbed one."""
+    """The data sets an experiment trains on: its own, then (robustness) every perturbed one;
+    (dimsweep) each of its own in every dimension instead."""
+    if ex["kind"] == "dimsweep":
+        return dim_variants(ex["datasets"], ex["dims"])
     return list(ex["datasets"]) + variants(ex["datasets"], ex.get("perturbations", {}))
 
 
@@ -69,11 +75,49 @@ def run_groups(exp=None):
     ]
 
 
-def group_files(name, exp=None, reg=None):
-    """The file ``name`` of every run group (of one experiment, one regulariser, if given)."""
+def in_plane(g):
+    """Whether a run group's data are 2-D: the grid L_s and its certificate exist only there
+    (the dimension sweep has point-cloud L_s and moment W2 instead)."""
+    return KINDS[g["exp"]] != "dimsweep"
+
+
+def group_files(name, exp=None, reg=None, where=None):
+    """The file ``name`` of every run group (of one experiment, one regulariser, those for
+    which ``where(group)`` holds, if given)."""
     return [
-        f"{GROUP}/{name}".format(**g) for g in run_groups(exp) if reg is None or g["reg"] == reg
+        f"{GROUP}/{name}".format(**g)
+        for g in run_groups(exp)
+        if (reg is None or g["reg"] == reg) and (where is None or where(g))
     ]
+
+
+def lipschitz_files(exp=None):
+    """Every run group's L_s table: the grid's in the plane, the point cloud's elsewhere."""
+    plane = group_files("lipschitz.csv", exp, where=in_plane)
+    return plane + group_files("lipschitz_cloud.csv", exp, where=lambda g: not in_plane(g))
+
+
+def get_bound_inputs(w):
+    """A bound job's named inputs: W2, losses, its L_s table, and the certified L_s (2-D)."""
+    g = dict(exp=w.exp, dataset=w.dataset, reg=w.reg, T=w.T)
+    out = {k: f"{GROUP}/{k}.csv".format(**g) for k in ("w2", "losses")}
+    if in_plane(g):
+        out |= {k: f"{GROUP}/{k}.csv".format(**g) for k in ("lipschitz", "certified")}
+    else:
+        out["lipschitz"] = f"{GROUP}/lipschitz_cloud.csv".format(**g)
+    return out
+
+
+def get_dataset_spec(name):
+    """The config block of a data set by name: the base set's for one in d dimensions."""
+    return dict(config["datasets"][parse_dim(name)[0] if parse_dim(name) else name])
+
+
+def get_law(w):
+    """The parameters of a d-dimensional set's law (its base set's, without ``n``)."""
+    spec = get_dataset_spec(w.dataset)
+    spec.pop("n")
+    return spec
 
 
 def train_files():
@@ -196,6 +240,12 @@ def get_figure_inputs(figure, exp):
         return dict(lipschitz=group_files("lipschitz.csv", exp))
     if figure == "figR":
         return dict(robustness=robustness_files(exp))
+    if figure == "figD":
+        return dict(
+            bounds=group_files("bound.csv", exp),
+            lipschitz=lipschitz_files(exp),
+            moments=group_files("moments.csv", exp),
+        )
     inputs = dict(bounds=group_files("bound.csv", exp))
     if figure == "figC":
         inputs["lipschitz"] = group_files("lipschitz.csv", exp)
@@ -213,7 +263,14 @@ def get_sample_datasets(figure, exp):
 
 
 def all_targets():
-    names = ("runs.csv", "claims.md", "claims.csv", "fig4_schedules.csv", "theorem3.csv")
+    names = (
+        "runs.csv",
+        "claims.md",
+        "claims.csv",
+        "fig4_schedules.csv",
+        "theorem3.csv",
+        "dimsweep.csv",
+    )
     out = [f"{R}/tables/{name}" for name in names]
     out += [f"{R}/tables/runtimes.csv"]
     for figure, exp in figure_jobs():

@@ -1,6 +1,7 @@
 # Data generation: the training set p0 of each data set and an independent draw of the same
-# law (for the W2 sampling noise floor), and the perturbed sets p0~ of the robustness
-# experiments (both arrays perturbed alike). Highest priority: they unlock training.
+# law (for the W2 sampling noise floor), the perturbed sets p0~ of the robustness
+# experiments (both arrays perturbed alike), and the sets in d dimensions of the dimension
+# sweep. Highest priority: they unlock training.
 
 
 rule data:
@@ -40,3 +41,23 @@ rule perturb:
         perturbation=get_perturbation,
     script:
         "../scripts/perturb_data.py"
+
+
+rule embed:
+    output:
+        data=f"{R}/data/{{base}}-d{{dim}}.npz",
+    log:
+        f"{R}/logs/data/{{base}}-d{{dim}}.log",
+    wildcard_constraints:
+        base="[a-z_]+",
+        dim="[0-9]+",
+    priority: 60
+    conda:
+        CONDA_ENV
+    params:
+        code=get_code("embed_data"),
+        spec=lambda w: get_dataset_spec(w.base),
+        dim=lambda w: int(w.dim),
+        seed=config["data_seed"],
+    script:
+        "../scripts/embed_data.py"

@@ -120,12 +120,51 @@ rule certify:
         "../scripts/certify.py"
 
 
+rule lipschitz_cloud:
+    input:
+        data=f"{R}/data/{{dataset}}.npz",
+        checkpoints=TRAINED,
+    output:
+        lipschitz=f"{GROUP}/lipschitz_cloud.csv",
+    log:
+        f"{R}/logs/lipschitz_cloud/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+    benchmark:
+        f"{R}/benchmarks/lipschitz_cloud/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.tsv"
+    priority: 30
+    conda:
+        CONDA_ENV
+    threads: 1
+    params:
+        code=get_code("lipschitz_cloud"),
+        run=get_group_run,
+        points=config["evaluation"]["lipschitz_paths"],
+        paths=config["evaluation"]["lipschitz_paths"],
+        law=get_law,
+        seed=config["evaluation"]["seed"],
+    script:
+        "../scripts/lipschitz_cloud.py"
+
+
+rule moments:
+    input:
+        data=f"{R}/data/{{dataset}}.npz",
+        samples=f"{GROUP}/samples.npz",
+    output:
+        moments=f"{GROUP}/moments.csv",
+    log:
+        f"{R}/logs/moments/{{exp}}/{{dataset}}/{{reg}}/T{{T}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        code=get_code("moments"),
+        law=get_law,
+    script:
+        "../scripts/moments.py"
+
+
 rule bound:
     input:
-        w2=f"{GROUP}/w2.csv",
-        losses=f"{GROUP}/losses.csv",
-        lipschitz=f"{GROUP}/lipschitz.csv",
-        certified=f"{GROUP}/certified.csv",
+        unpack(get_bound_inputs),
     output:
         bound=f"{GROUP}/bound.csv",
     log:

@@ -5,15 +5,17 @@
 rule tables:
     input:
         bounds=group_files("bound.csv"),
-        lipschitz=group_files("lipschitz.csv"),
-        certified=group_files("certified.csv"),
+        lipschitz=lipschitz_files(),
+        certified=group_files("certified.csv", where=in_plane),
         robustness=robustness_files(),
+        moments=group_files("moments.csv", where=lambda g: not in_plane(g)),
     output:
         runs=report(f"{R}/tables/runs.csv", category="Tables"),
         claims=report(f"{R}/tables/claims.md", category="Tables"),
         claims_csv=report(f"{R}/tables/claims.csv", category="Tables"),
         schedules=report(f"{R}/tables/fig4_schedules.csv", category="Tables"),
         theorem3=report(f"{R}/tables/theorem3.csv", category="Tables"),
+        dimsweep=report(f"{R}/tables/dimsweep.csv", category="Tables"),
         provenance=report(f"{R}/tables/provenance.json", category="Provenance"),
     log:
         f"{R}/logs/tables/tables.log",

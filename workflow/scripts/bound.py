@@ -9,7 +9,11 @@ with job(snakemake) as log:
     w2s = load_csv(snakemake.input.w2, required=("seed", "epoch", "w2", "w2_T"))
     losses = load_csv(snakemake.input.losses, required=("seed", "epoch", "jdsm", "jsm"))
     lips = load_csv(snakemake.input.lipschitz, required=("seed", "epoch", "step", "L_s"))
-    cert = load_csv(snakemake.input.certified, required=("seed", "epoch", "step", "L_cert_upper"))
+    cert = (  # no certificate in d > 2 (the dimension sweep)
+        load_csv(snakemake.input.certified, required=("seed", "epoch", "step", "L_cert_upper"))
+        if "certified" in snakemake.input.keys()
+        else None
+    )
     df = bound_group(w2s, losses, lips, make_schedule(**snakemake.params.schedule), cert)
     save_csv(df, snakemake.output.bound)
     log.info(

@@ -26,7 +26,11 @@ def _model_chunks(model: ScoreNet, size: int) -> Iterator[ScoreNet]:
     for a in range(0, model.n_models, size):
         idx = list(range(a, min(a + size, model.n_models)))
         sub = ScoreNet.from_state(
-            select_state(state, idx), cfg["n_steps"], cfg["regularizer"], hidden=cfg["hidden"]
+            select_state(state, idx),
+            cfg["n_steps"],
+            cfg["regularizer"],
+            dim=cfg["dim"],
+            hidden=cfg["hidden"],
         )
         yield sub.eval()
 

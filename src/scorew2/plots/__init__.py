@@ -1,7 +1,8 @@
 """The paper's figures (figures 1-4 and appendix F) from the pipeline's tables.
 
 Each figure is a function of DataFrames (``training``: fig1, figF; ``loglog``: fig2, fig3;
-``tsweep``: fig4a, fig4b; ``certified``: figC and ``robustness``: figR, not in the paper)
+``tsweep``: fig4a, fig4b; ``certified``: figC, ``robustness``: figR and ``dimsweep``: figD,
+not in the paper)
 that writes one file per path of ``outputs`` (the suffix picks the format), atomically.
 ``FIGURES`` names, for each figure, its function and the columns of each table it reads;
 ``draw`` reads the named input files of a figure rule and draws it.
@@ -14,6 +15,7 @@ from typing import Any, NamedTuple
 
 from scorew2.plots.certified import figC
 from scorew2.plots.common import Output, PathLike, load_samples, load_table
+from scorew2.plots.dimsweep import figD
 from scorew2.plots.loglog import fig2, fig2_authors, fig3
 from scorew2.plots.robustness import figR
 from scorew2.plots.training import fig1, figF
@@ -32,6 +34,7 @@ __all__ = [
     "fig4a",
     "fig4b",
     "figC",
+    "figD",
     "figF",
     "figR",
 ]
@@ -69,6 +72,14 @@ FIGURES: dict[str, FigureSpec] = {
     "fig4b": FigureSpec(
         fig4b, {"bounds": (*_K, "w2", "w2_T", "offset", "corollary2_offset", "log_bound")}
     ),
+    "figD": FigureSpec(
+        figD,
+        {
+            "bounds": (*_K, "jdsm", "dsm_floor", "w2", "w2_floor", "log_intercept", "log_bound"),
+            "lipschitz": (*_K, "step", "L_s", "L_exact", "L_law"),
+            "moments": (*_K, "w2_gelbrich", "w2_gelbrich_floor", "w2_trivial"),
+        },
+    ),
     "figR": FigureSpec(
         figR,
         {"robustness": (*_K, "family", "delta", "w2_q", "w2_p", "rhs_measured", "rhs", "rhs_cert")},
@@ -93,7 +104,8 @@ def draw(
     name : str
         One of ``FIGURES``.
     inputs : mapping
-        Table name (``bounds``, ``lipschitz``, ``certified``, ``robustness``, ``samples``) ->
+        Table name (``bounds``, ``lipschitz``, ``certified``, ``robustness``, ``moments``,
+        ``samples``) ->
         the files of every run group, as the figure rules name them.
     outputs : sequence of path-like
         One path per format.
