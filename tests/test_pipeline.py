@@ -18,6 +18,7 @@ import pytest
 import yaml
 from browser import CHROMIUM, Page
 
+from scorew2.highdim import dim_variants
 from scorew2.io import load_csv, load_npz, load_torch
 from scorew2.perturb import variants
 
@@ -38,6 +39,7 @@ FIGURES = [
     "fig4b_tsweep_authors",
     "figC_tsweep_authors",
     "figR",
+    "figD",
 ]
 RUN_COLUMNS = [
     "experiment", "dataset", "regularizer", "seed", "T", "final_jdsm", "final_jsm", "final_w2",
@@ -46,9 +48,15 @@ RUN_COLUMNS = [
 ]  # fmt: skip
 
 
-def n_groups(exp: dict) -> int:
-    """The run groups of an experiment block: (data set or perturbed set, regulariser, T)."""
-    sets = exp["datasets"] + variants(exp["datasets"], exp.get("perturbations", {}))
+def n_groups(exp: dict, plane: bool | None = None) -> int:
+    """The run groups of an experiment block: (data set, perturbed set or set in d
+    dimensions, regulariser, T); ``plane``: only those of 2-D data (True) or not (False)."""
+    if exp.get("kind") == "dimsweep":
+        sets = dim_variants(exp["datasets"], exp["dims"])
+    else:
+        sets = exp["datasets"] + variants(exp["datasets"], exp.get("perturbations", {}))
+    if plane is not None and plane != (exp.get("kind") != "dimsweep"):
+        return 0
     return len(sets) * len(exp["regularizers"]) * len(exp["T"])
 
 
@@ -77,7 +85,7 @@ def test_every_target_exists(smoke: Path) -> None:
             f = smoke / "figures" / f"{name}.{ext}"
             assert f.is_file() and f.stat().st_size > 1000, f
     names = ["runs.csv", "claims.csv", "claims.md", "fig4_schedules.csv", "provenance.json"]
-    names += ["theorem3.csv"]
+    names += ["theorem3.csv", "dimsweep.csv"]
     for name in [*names, "runtimes.csv"]:
         assert (smoke / "tables" / name).is_file(), name
 
@@ -88,6 +96,10 @@ def test_runs_table_well_formed(smoke: Path) -> None:
     assert set(RUN_COLUMNS) <= set(runs.columns)
     expected = sum(n_groups(e) * len(e["seeds"]) for e in cfg["experiments"].values())
     assert len(runs) == expected
+    dims = runs["experiment"] == "dimsweep"
+    swept, runs = runs[dims], runs[~dims]  # no certificate in d > 2
+    assert swept["intercept_cert"].isna().all() and (swept["n_certified"] == 0).all()
+    assert not swept[[c for c in RUN_COLUMNS if "cert" not in c]].isna().any().any()
     assert not runs[RUN_COLUMNS].isna().any().any()
     assert (runs["final_w2"] > 0).all() and (runs["final_jdsm"] > 0).all()
     assert (runs["final_jsm"] <= runs["final_jdsm"]).all()
@@ -121,13 +133,30 @@ def test_theorem3_table_covers_every_perturbation_and_pair(smoke: Path) -> None:
     assert df["rhs"].notna().all() and df["rhs_cert"].notna().all()
 
 
+def test_dimension_sweep_tables(smoke: Path) -> None:
+    """Every d-dimensional group: its L_s at clouds (no certificate), moments, and the summary."""
+    exp = yaml.safe_load(SMOKE.read_text())["experiments"]["dimsweep"]
+    names = dim_variants(exp["datasets"], exp["dims"])
+    for name in names:
+        group = smoke / "runs" / "dimsweep" / name / "none" / f"T{exp['T'][0]}"
+        lips = pd.read_csv(group / "lipschitz_cloud.csv")
+        assert (lips["L_s"] >= lips[["L_data", "L_path", "L_between"]].max(axis=1) - 1e-12).all()
+        assert not (group / "certified.csv").exists() and not (group / "lipschitz.csv").exists()
+        moments = pd.read_csv(group / "moments.csv")
+        assert (moments["w2_gelbrich"] > 0).all() and (moments["w2_trivial"] > 0).all()
+        bound = pd.read_csv(group / "bound.csv")
+        assert (~bound["certified"]).all() and bound["log_bound_cert"].isna().all()
+    summary = pd.read_csv(smoke / "tables" / "dimsweep.csv")
+    assert len(summary) == len(names) and (summary["runs"] == len(exp["seeds"])).all()
+
+
 def test_claims_have_computed_verdicts(smoke: Path) -> None:
     claims = pd.read_csv(smoke / "tables" / "claims.csv")
     assert set(claims["verdict"]) <= {"holds", "does not hold", "not evaluated"}
     evaluated = claims[claims["verdict"] != "not evaluated"]
     assert evaluated["seed_check"].str.match(r"stable \(each of 2 seeds|flips without seed").all()
     names = {"bound_holds", "bound_certified", "jsm_le_jdsm", "offset_decays_with_T"}
-    names |= {"theorem3_holds"}
+    names |= {"theorem3_holds", "bound_holds_every_d"}
     assert names | {"ls_tends_to_minus_one"} <= set(claims["claim"])
     md = (smoke / "tables" / "claims.md").read_text()
     assert "config hash" in md and "git commit" in md
@@ -295,8 +324,10 @@ def test_editing_a_module_reruns_exactly_the_jobs_whose_code_reaches_it(
     after = _dry_run_rules(*args)
     added = {k for k, n in after.items() if n > before.get(k, 0)}
     exps = yaml.safe_load(SMOKE.read_text())["experiments"].values()
-    groups = sum(n_groups(e) for e in exps)
-    assert after.get("lipschitz", 0) == groups and after.get("bound", 0) == groups
+    exps = list(exps)
+    planar, groups = sum(n_groups(e, plane=True) for e in exps), sum(n_groups(e) for e in exps)
+    assert after.get("lipschitz", 0) == planar and after.get("bound", 0) == groups
+    assert after.get("lipschitz_cloud", 0) == groups - planar  # its clouds use lipschitz.py
     assert {"lipschitz", "bound", "tables", "figure_fig4a"} <= added, (before, after)
     assert not {"data", "train", "sample", "w2", "losses"} & added, (before, after)
 

@@ -140,6 +140,7 @@ def inputs(tmp_path_factory) -> dict[str, dict[str, list[str]]]:
     rob = root / "runs/robustness/four_clusters/none/T10/robustness.csv"
     save_csv(_robustness_table(rng), rob)
     return {
+        "figD": _dimsweep_files(root, rng),
         "figR": {"robustness": [str(rob)]},
         "fig1": {"bounds": bound},
         "fig2_authors": {"bounds": bound},
@@ -150,6 +151,28 @@ def inputs(tmp_path_factory) -> dict[str, dict[str, list[str]]]:
         "fig4b": {"bounds": tbound},
         "figC": {"bounds": tbound, "lipschitz": lip, "certified": cert},
     }
+
+
+def _dimsweep_files(root: Path, rng: np.random.Generator) -> dict[str, list[str]]:
+    """Bound, cloud L_s and moments tables of a dimension sweep (random values)."""
+    files: dict[str, list[str]] = {"bounds": [], "lipschitz": [], "moments": []}
+    for base in ("gaussian", "four_clusters"):
+        for d in (2, 4, 8):
+            g = root / f"runs/dimsweep/{base}-d{d}/none/T3"
+            key = [dict(experiment="dimsweep", dataset=f"{base}-d{d}", regularizer="none", T=3,
+                        seed=s, epoch=9) for s in SEEDS]  # fmt: skip
+            w = rng.uniform(0.1, 1.0, len(SEEDS)) * d**0.5
+            b = [k | dict(jdsm=1 + d, dsm_floor=d, w2=x, w2_floor=0.9 * x,
+                          log_intercept=0.2 * d, log_bound=np.log(3 * x))
+                 for k, x in zip(key, w, strict=True)]  # fmt: skip
+            L = [k | dict(step=i, L_s=1.0 - i, L_exact=1e4 / (i + 1), L_law=-1.0)
+                 for k in key for i in range(3)]  # fmt: skip
+            m = [k | dict(w2_gelbrich=0.5 * x, w2_gelbrich_floor=0.1, w2_trivial=2 * d)
+                 for k, x in zip(key, w, strict=True)]  # fmt: skip
+            for name, rows in (("bounds", b), ("lipschitz", L), ("moments", m)):
+                save_csv(pd.DataFrame(rows), g / f"{name}.csv")
+                files[name].append(str(g / f"{name}.csv"))
+    return files
 
 
 SAMPLE_DATASETS = ["four_clusters", "moons"]

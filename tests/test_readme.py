@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from scorew2.generated import main
-from scorew2.readme import render, runtimes_block, theorem3_block
+from scorew2.readme import dimsweep_block, render, runtimes_block, theorem3_block
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,3 +69,18 @@ def test_theorem3_block_gives_one_row_per_size(tmp_path: Path) -> None:
         "| r | d | shift | 0.1 | 3 | 0.123 | 0.05 | 0.3 | 812 | 990 | 0 / 1 |",
         "| r | d | mass | 0.4 | 3 | 0.123 | 0.05 | 0.3 | 812 | 990 | 0 / 1 |",
     ]
+
+
+def test_dimsweep_block_gives_one_row_per_set_and_d(tmp_path: Path) -> None:
+    row = dict(experiment="dimsweep", base="gaussian", regularizer="none", T=10, d=8, runs=3,
+               w2=0.51234, w2_floor=0.5, w2_over_floor=1.02, w2_gelbrich=0.02,
+               w2_gelbrich_floor=0.01, jdsm=4.0, dsm_floor=3.9, log_intercept=1.5, bound=30.0,
+               w2_trivial=2.0, tightness=4.07, L_s_max=1.0, L_exact_max=9.0, L_law_max=-1.0,
+               n_informative=0)  # fmt: skip
+    pd.DataFrame([row, {**row, "d": 16, "n_informative": 3}]).to_csv(
+        tmp_path / "dimsweep.csv", index=False
+    )
+    lines = dimsweep_block(tmp_path).splitlines()
+    assert lines[0].startswith("| data set | d | runs | W2 | W2 floor |")
+    cells = "| 3 | 0.512 | 0.5 | 0.02 | 0.01 | 4 | 3.9 | 1.5 | 30 | 2 | 4.07 |"
+    assert lines[2:] == [f"| gaussian | 8 {cells} 0 of 3 |", f"| gaussian | 16 {cells} 3 of 3 |"]

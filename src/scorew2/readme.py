@@ -4,7 +4,8 @@ The README holds blocks between ``<!-- generated:NAME -->`` and ``<!-- /generate
 lines; ``render`` rebuilds each from ``results/tables`` (``claims``: claims.csv, ``runs``: the
 seed means of runs.csv, ``certify``: the certified L_s's cost and findings, ``fig4``: the T
 sweeps' schedules against the poster, ``runtimes``: CPU seconds per experiment and stage,
-``theorem3``: both sides of Theorem 3 per perturbation and size).
+``theorem3``: both sides of Theorem 3 per perturbation and size; ``dimsweep``: the bound
+against the dimension).
 ``python -m scorew2.generated readme`` rewrites README.md in place;
 with ``--check`` it exits 1 when the README differs from what the tables give (a test runs it).
 """
@@ -22,6 +23,7 @@ __all__ = [
     "STAGES",
     "certify_block",
     "claims_block",
+    "dimsweep_block",
     "fig4_block",
     "render",
     "runs_block",
@@ -84,6 +86,12 @@ def fig4_block(tables: Path) -> str:
     return "\n".join(lines)
 
 
+def _cell(value: float, fmt: str) -> str:
+    """A number of the results table: "0" for zero, "n/a" where it does not exist (the
+    certified intercept in d > 2)."""
+    return "n/a" if pd.isna(value) else "0" if value == 0 else fmt.format(value)
+
+
 def runs_block(tables: Path) -> str:
     """The mean over seeds of each run group's final model (runs.csv)."""
     runs = pd.read_csv(tables / "runs.csv")
@@ -94,7 +102,7 @@ def runs_block(tables: Path) -> str:
     for r in means.itertuples(index=False):
         row = dict(zip(means.columns, r, strict=True))
         cells = [str(row[k]) for k in keys]
-        cells += [fmt.format(row[c]) if row[c] != 0 else "0" for c, _, fmt in _MEANS]
+        cells += [_cell(row[c], fmt) for c, _, fmt in _MEANS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -139,8 +147,28 @@ def theorem3_block(tables: Path) -> str:
     return "\n".join(lines)
 
 
+def dimsweep_block(tables: Path) -> str:
+    """The dimension sweep per data set and d (dimsweep.csv): medians over the seeds of the
+    final models' W2 beside its floors, J_DSM beside its floor, the intercept, the bound
+    beside the triangle bound, and the models the bound informs."""
+    t = pd.read_csv(tables / "dimsweep.csv")
+    head = [
+        "data set", "d", "runs", "W2", "W2 floor", "Gelbrich (moments)", "Gelbrich floor",
+        "J_DSM", "DSM floor", "intercept", "bound", "triangle bound", "ln bound - ln W2",
+        "informative",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in t.itertuples(index=False):
+        cells = [r.base, str(r.d), str(r.runs)]
+        cells += [f"{v:.3g}" for v in (r.w2, r.w2_floor, r.w2_gelbrich, r.w2_gelbrich_floor)]
+        cells += [f"{v:.3g}" for v in (r.jdsm, r.dsm_floor, r.log_intercept, r.bound)]
+        cells += [f"{r.w2_trivial:.3g}", f"{r.tightness:.2f}", f"{r.n_informative} of {r.runs}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 #: The benchmarked rules of runtimes.csv, in pipeline order.
-STAGES = ("train", "sample", "w2", "losses", "lipschitz", "certify")
+STAGES = ("train", "sample", "w2", "losses", "lipschitz", "lipschitz_cloud", "certify")
 
 
 def runtimes_block(tables: Path) -> str:
@@ -168,6 +196,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "fig4": fig4_block,
     "runtimes": runtimes_block,
     "theorem3": theorem3_block,
+    "dimsweep": dimsweep_block,
 }
 
 
