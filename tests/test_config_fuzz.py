@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scorew2.config import key_name, load_schema, read_config, resolve, validate_config
+from scorew2.highdim import DIM_SETS
 from scorew2.perturb import CLUSTER_SETS
 from scorew2.schedule import make_schedule
 from scorew2.train import checkpoint_epochs
@@ -88,13 +89,19 @@ def from_schema(node: dict[str, Any]) -> st.SearchStrategy:
 def _repair(cfg: dict[str, Any]) -> dict[str, Any]:
     """The cross-key rules of ``validate_config``: beta_end >= beta_start, maximize_epochs <
     epochs, n_checkpoints >= dense_epochs + 2 for log-spaced checkpoints, w2_points no larger
-    than a data set, perturbations (of cluster sets) in robustness experiments only."""
+    than a data set, perturbations (of cluster sets) in robustness experiments only, dims (of
+    the dimension sweep's sets) in dimsweep experiments only."""
     for exp in cfg["experiments"].values():
         if exp["kind"] == "robustness":
             exp["datasets"] = [d for d in exp["datasets"] if d in CLUSTER_SETS] or [CLUSTER_SETS[0]]
             exp.setdefault("perturbations", {"shift": [0.1]})
         else:
             exp.pop("perturbations", None)
+        if exp["kind"] == "dimsweep":
+            exp["datasets"] = [d for d in exp["datasets"] if d in DIM_SETS] or [DIM_SETS[0]]
+            exp.setdefault("dims", [3])
+        else:
+            exp.pop("dims", None)
         sch = exp["schedule"]
         sch["beta_start"], sch["beta_end"] = sorted((sch["beta_start"], sch["beta_end"]))
         if sch["beta_end"] > 0.99:  # a quadratic schedule may round a beta up to 1: refused
