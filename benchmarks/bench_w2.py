@@ -7,6 +7,9 @@ outliers. The machine is shared, so report medians of repeats and ratios, not ab
 
     .venv/bin/python benchmarks/bench_w2.py [--sizes 2000 4000 8000] [--repeats 3] [--out f.csv]
 
+Shapes ``gaussian-d<d>`` (the dimension sweep): N(0, 0.1 I_d) against N(0, 0.35^2 I_d), e.g.
+``--shapes gaussian-d2 gaussian-d8 gaussian-d32 --sizes 2000``.
+
 Sequence mode (the pipeline's W2 step: one reference set against K models' samples):
 
     .venv/bin/python benchmarks/bench_w2.py --sequence [--sizes 1000 2000] [--models 30]
@@ -56,6 +59,9 @@ def with_outliers(
 
 def make_pair(shape: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
+    if shape.startswith("gaussian-d"):  # the dimension sweep's law against a wider Gaussian
+        d = int(shape.removeprefix("gaussian-d"))
+        return np.sqrt(0.1) * rng.standard_normal((n, d)), 0.35 * rng.standard_normal((n, d))
     if shape == "clusters":
         x = clusters(n, rng)
         y = clusters(n, rng)[rng.permutation(n)] + 0.01 * rng.standard_normal((n, 2))
