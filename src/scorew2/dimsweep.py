@@ -76,22 +76,20 @@ def dimsweep_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
-def _from_d(summary: pd.DataFrame, flag: pd.Series) -> str:
-    """Per base, the smallest d from which ``flag`` holds in every larger d, or "never"."""
+def _where(summary: pd.DataFrame, flag: pd.Series) -> str:
+    """Per base, the dimensions d where ``flag`` holds ("none" where it never does)."""
     parts = []
     for base, s in summary.groupby("base", sort=False):
-        f = flag[s.index].to_numpy()
-        start = int(np.flatnonzero(~f)[-1]) + 1 if (~f).any() else 0
-        where = "never" if start == len(f) else f"d >= {s['d'].iloc[start]}"
-        parts.append(f"{base} {where}")
-    return ", ".join(parts)
+        ds = s.loc[flag[s.index], "d"].tolist()
+        parts.append(f"{base} d = {', '.join(map(str, ds))}" if ds else f"{base} none")
+    return "; ".join(parts)
 
 
 def claim_dimsweep(bounds: pd.DataFrame, runs: pd.DataFrame) -> dict:
     """ "The bound holds in every d" on one dimsweep experiment's ``bounds`` (every evaluated
     checkpoint) and ``runs`` (``dimsweep_runs``): no checkpoint above its bound; the evidence
-    gives per (base, d) the counts and the medians of the final models, from which d the
-    bound is no longer informative, and from which d W2 sits at its floor."""
+    gives per (base, d) the counts and the medians of the final models, the d where the
+    bound is informative, and those where W2 sits at its floor."""
     summary = dimsweep_summary(runs)
     dims = bounds["dataset"].map(parse_dim)
     per_d = bounds.assign(base=dims.str[0], d=dims.str[1]).groupby(["base", "d"])["violation"]
@@ -114,8 +112,8 @@ def claim_dimsweep(bounds: pd.DataFrame, runs: pd.DataFrame) -> dict:
         "bound is below the triangle bound sqrt(tr S) + sqrt(E|Y - m|^2); W2 at its floor where "
         f"the median W2 / two-sample floor is below {AT_FLOOR}",
         evidence=f"{total} of {int(n_all.sum())} checkpoints above their bound. Medians of "
-        f"final models: {counts}. Not informative (median bound at or above the triangle "
-        f"bound) from: {_from_d(summary, summary['bound'] >= summary['w2_trivial'])}; W2 at "
-        f"its floor from: {_from_d(summary, summary['w2_over_floor'] < AT_FLOOR)}",
+        f"final models: {counts}. Informative (median bound below the triangle bound) in: "
+        f"{_where(summary, summary['bound'] < summary['w2_trivial'])}; W2 at its floor in: "
+        f"{_where(summary, summary['w2_over_floor'] < AT_FLOOR)}",
         verdict="holds" if total == 0 else "does not hold",
     )
