@@ -108,8 +108,8 @@ def runs_block(tables: Path) -> str:
 
 
 def certify_block(tables: Path) -> str:
-    """Per experiment: the certified L_s's cost (the certify jobs of runtimes.csv, per final
-    model and step) and what it found (runs.csv)."""
+    """Per experiment with a certificate: the certified L_s's cost (the certify jobs of
+    runtimes.csv, per final model and step) and what it found (runs.csv)."""
     runs = pd.read_csv(tables / "runs.csv")
     times = pd.read_csv(tables / "runtimes.csv")
     times = times[times["rule"] == "certify"]
@@ -121,6 +121,8 @@ def certify_block(tables: Path) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for exp, r in runs.groupby("experiment", sort=False):
         pairs = int((r["T"] * r["n_certified"]).sum())
+        if pairs == 0:  # no certificate (the dimension sweep, d > 2)
+            continue
         cpu = float(times.loc[times["job"].str.startswith(f"{exp}/"), "seconds"].sum())
         cells = [exp, str(int(r["n_certified"].sum())), str(pairs), f"{cpu:.0f}"]
         cells += [f"{1e3 * cpu / pairs:.0f}", f"{r['L_gap_max'].max():.3g}"]
