@@ -137,7 +137,7 @@ rule lipschitz_cloud:
     params:
         code=get_code("lipschitz_cloud"),
         run=get_group_run,
-        points=config["evaluation"]["lipschitz_paths"],
+        points=config["evaluation"]["lipschitz_points"],
         paths=config["evaluation"]["lipschitz_paths"],
         law=get_law,
         seed=config["evaluation"]["seed"],
