@@ -91,31 +91,29 @@ def group_files(name, exp=None, reg=None, where=None):
     ]
 
 
+def lipschitz_table(g):
+    """A run group's L_s table: the grid's in the plane, the point cloud's elsewhere."""
+    return "lipschitz.csv" if in_plane(g) else "lipschitz_cloud.csv"
+
+
 def lipschitz_files(exp=None):
-    """Every run group's L_s table: the grid's in the plane, the point cloud's elsewhere."""
-    plane = group_files("lipschitz.csv", exp, where=in_plane)
-    return plane + group_files("lipschitz_cloud.csv", exp, where=lambda g: not in_plane(g))
+    """Every run group's L_s table (``lipschitz_table``)."""
+    return [f"{GROUP}/{lipschitz_table(g)}".format(**g) for g in run_groups(exp)]
 
 
 def get_bound_inputs(w):
     """A bound job's named inputs: W2, losses, its L_s table, and the certified L_s (2-D)."""
     g = dict(exp=w.exp, dataset=w.dataset, reg=w.reg, T=w.T)
-    out = {k: f"{GROUP}/{k}.csv".format(**g) for k in ("w2", "losses")}
-    if in_plane(g):
-        out |= {k: f"{GROUP}/{k}.csv".format(**g) for k in ("lipschitz", "certified")}
-    else:
-        out["lipschitz"] = f"{GROUP}/lipschitz_cloud.csv".format(**g)
+    out = {k: f"{GROUP}/{k}.csv".format(**g) for k in ("w2", "losses", "certified")}
+    out["lipschitz"] = f"{GROUP}/{lipschitz_table(g)}".format(**g)
+    if not in_plane(g):
+        out.pop("certified")
     return out
-
-
-def get_dataset_spec(name):
-    """The config block of a data set by name: the base set's for one in d dimensions."""
-    return dict(config["datasets"][parse_dim(name)[0] if parse_dim(name) else name])
 
 
 def get_law(w):
     """The parameters of a d-dimensional set's law (its base set's, without ``n``)."""
-    spec = get_dataset_spec(w.dataset)
+    spec = dict(config["datasets"][parse_dim(w.dataset)[0]])
     spec.pop("n")
     return spec
 

@@ -56,7 +56,7 @@ rule embed:
         CONDA_ENV
     params:
         code=get_code("embed_data"),
-        spec=lambda w: get_dataset_spec(w.base),
+        spec=lambda w: dict(config["datasets"][w.base]),
         dim=lambda w: int(w.dim),
         seed=config["data_seed"],
     script:
