@@ -17,3 +17,10 @@ rule all:
     default_target: True
     input:
         all_targets(),
+
+
+onerror:
+    # a cluster job killed at its time or memory limit: say which, and which profile key
+    from scorew2.cluster import explain_failure
+
+    explain_failure(log)
