@@ -11,13 +11,18 @@
 #   5. check: every job that wrote a log ran inside a SLURM job (numbered SLURM log naming the
 #      job's log file), the same jobs ran as locally, and tables/runs.csv, claims.csv are
 #      byte-equal to the local run's (claims.md too, but for its config-hash line)
-#   6. stop every daemon it started, by PID, and cancel leftover SLURM jobs (also on failure)
+#   6. cluster faults (.ci/slurm_faults.sh): a job over its memory or time limit, a scancel
+#      mid-training, group jobs running their steps side by side
+#   7. stop every daemon it started, by PID, and cancel leftover SLURM jobs (also on failure)
 #
 # Everything is bounded: each step by `timeout`, the whole step by SLURM_CI_TIMEOUT seconds
 # (default 2400), and the daemons are stopped by the outer shell even if the inner one is killed.
 # Needs root and apt (Debian 12 / SLURM 22.05 tested). Usage: bash .ci/slurm.sh
 # Environment: SLURM_CI_WORK (scratch folder, default a new /tmp/scorew2-slurmci.*),
-#   SLURM_CI_TIMEOUT (s), SLURM_CI_KEEP=1 keeps the scratch folder on success.
+#   SLURM_CI_TIMEOUT (s), SLURM_CI_KEEP=1 keeps the scratch folder on success,
+#   SLURM_CI_FAULTS_ONLY=1 runs the cluster and its faults only (no smoke runs, no check d),
+#   SLURM_CI_REFERENCE=<results_dir> of a finished local smoke run replaces step 2 (.ci/run
+#   passes the tests' smoke run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -162,9 +167,19 @@ EOF
 log "ok: profiles/slurm-gpu = profiles/slurm + one GPU for train"
 
 # ------------------------------------------------------------------ 2. local reference run
-log "local run of $CONFIG"
-bounded 600 "$SMK" --configfile "$CONFIG" --config results_dir="$WORK/local" \
-  --quiet rules > "$WORK/local.log" 2>&1 || { tail -n 40 "$WORK/local.log"; exit 1; }
+LOCAL="$WORK/local"
+if [ -n "${SLURM_CI_FAULTS_ONLY:-}" ]; then
+  log "SLURM_CI_FAULTS_ONLY: no smoke runs"
+elif [ -n "${SLURM_CI_REFERENCE:-}" ]; then
+  [ -s "$SLURM_CI_REFERENCE/tables/runs.csv" ] \
+    || { log "FAIL: SLURM_CI_REFERENCE=$SLURM_CI_REFERENCE holds no smoke run"; exit 1; }
+  LOCAL="$SLURM_CI_REFERENCE"
+  log "local reference: the smoke run in $LOCAL (not run again)"
+else
+  log "local run of $CONFIG"
+  bounded 600 "$SMK" --configfile "$CONFIG" --config results_dir="$LOCAL" \
+    --quiet rules > "$WORK/local.log" 2>&1 || { tail -n 40 "$WORK/local.log"; exit 1; }
+fi
 
 # ------------------------------------------------------------------ 3. cluster
 log "configure a one-node cluster on $HOST (loopback)"
@@ -202,7 +217,10 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=500
 ReturnToService=2
 AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
+# memory limits enforced by polling (no cgroups in a container): a step over its --mem is killed
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherParams=OverMemoryKill
+JobAcctGatherFrequency=task=1
 JobCompType=jobcomp/none
 SlurmctldTimeout=30
 SlurmdTimeout=30
@@ -252,45 +270,53 @@ log "sbatch probe: $(timeout 60 sbatch --wait -t 1 -o "$WORK/probe.out" \
   --wrap 'echo job $SLURM_JOB_ID' >/dev/null && cat "$WORK/probe.out")"
 
 # ------------------------------------------------------------------ 4. the run through SLURM
-# The profile as a real cluster uses it; CI-only settings on the command line (they win):
-# no slurmdbd here, so sacct cannot answer: poll with squeue, early; no account to guess;
-# keep every SLURM log for the check below.
-log "snakemake --profile profiles/slurm"
-bounded 1800 "$SMK" --profile profiles/slurm --configfile "$CONFIG" \
-  --config results_dir="$WORK/slurm" \
-  --slurm-status-command squeue --slurm-init-seconds-before-status-checks 5 \
-  --slurm-no-account --slurm-keep-successful-logs --slurm-logdir "$WORK/slurm_logs" \
-  > "$WORK/slurm.log" 2>&1 || { tail -n 60 "$WORK/slurm.log"; exit 1; }
+if [ -z "${SLURM_CI_FAULTS_ONLY:-}" ]; then
+  # The profile as a real cluster uses it; CI-only settings on the command line (they win):
+  # no slurmdbd here, so sacct cannot answer: poll with squeue, early; no account to guess;
+  # keep every SLURM log for the check below.
+  log "snakemake --profile profiles/slurm"
+  bounded 1800 "$SMK" --profile profiles/slurm --configfile "$CONFIG" \
+    --config results_dir="$WORK/slurm" \
+    --slurm-status-command squeue --slurm-init-seconds-before-status-checks 5 \
+    --slurm-no-account --slurm-keep-successful-logs --slurm-logdir "$WORK/slurm_logs" \
+    > "$WORK/slurm.log" 2>&1 || { tail -n 60 "$WORK/slurm.log"; exit 1; }
 
 # ------------------------------------------------------------------ 5. checks
-log "check: every job ran under SLURM"
-n_sub=$(grep -c "has been submitted with SLURM jobid [0-9]" "$WORK/slurm.log" || true)
-if grep -E "^localrule " "$WORK/slurm.log" | grep -vqE "^localrule (all|fig1|fig2|fig3|figF|fig4a|fig4b):"; then
-  log "FAIL: a job ran on the submit host:"; grep -E "^localrule " "$WORK/slurm.log"; exit 1
-fi
-# every rule log of the run must be named by a SLURM job's own log (<jobid>.log)
-fail=0 n_logs=0
-while IFS= read -r f; do
-  n_logs=$((n_logs + 1))
-  hit=$(grep -rlF -- "$f" "$WORK/slurm_logs" | grep -E '/[0-9]+\.log$' | head -1 || true)
-  if [ -z "$hit" ]; then log "FAIL: no SLURM job ran $f"; fail=1; fi
-done < <(find "$WORK/slurm/logs" -type f -name '*.log' | sort)
-[ "$fail" = 0 ] || exit 1
-# the same jobs as the local run
-if ! diff <(cd "$WORK/local/logs" && find . -type f | sort) \
-          <(cd "$WORK/slurm/logs" && find . -type f | sort); then
-  log "FAIL: the SLURM run ran other jobs than the local run"; exit 1
-fi
-log "ok: $n_logs job logs, all inside $n_sub SLURM jobs"
+  log "check: every job ran under SLURM"
+  n_sub=$(grep -c "has been submitted with SLURM jobid [0-9]" "$WORK/slurm.log" || true)
+  if grep -E "^localrule " "$WORK/slurm.log" | grep -vqE "^localrule (all|fig1|fig2|fig3|figF|fig4a|fig4b):"; then
+    log "FAIL: a job ran on the submit host:"; grep -E "^localrule " "$WORK/slurm.log"; exit 1
+  fi
+  # every rule log of the run must be named by a SLURM job's own log (<jobid>.log)
+  fail=0 n_logs=0
+  while IFS= read -r f; do
+    n_logs=$((n_logs + 1))
+    hit=$(grep -rlF -- "$f" "$WORK/slurm_logs" | grep -E '/[0-9]+\.log$' | head -1 || true)
+    if [ -z "$hit" ]; then log "FAIL: no SLURM job ran $f"; fail=1; fi
+  done < <(find "$WORK/slurm/logs" -type f -name '*.log' | sort)
+  [ "$fail" = 0 ] || exit 1
+  # the same jobs as the local run
+  if ! diff <(cd "$LOCAL/logs" && find . -type f | sort) \
+            <(cd "$WORK/slurm/logs" && find . -type f | sort); then
+    log "FAIL: the SLURM run ran other jobs than the local run"; exit 1
+  fi
+  log "ok: $n_logs job logs, all inside $n_sub SLURM jobs"
 
-log "check: tables equal the local run's"
-for t in runs.csv claims.csv; do
-  if cmp "$WORK/local/tables/$t" "$WORK/slurm/tables/$t"; then log "ok: tables/$t identical"
-  else diff "$WORK/local/tables/$t" "$WORK/slurm/tables/$t" | head -20; exit 1; fi
-done
-# claims.md: identical but for the config hash, which covers results_dir (differs here)
-if diff <(grep -v '^- config hash:' "$WORK/local/tables/claims.md") \
-        <(grep -v '^- config hash:' "$WORK/slurm/tables/claims.md"); then
-  log "ok: tables/claims.md identical (config hash line aside)"
-else exit 1; fi
-log "PASS: smoke config through SLURM ($n_sub SLURM jobs) equals the local run"
+  log "check: tables equal the local run's"
+  for t in runs.csv claims.csv; do
+    if cmp "$LOCAL/tables/$t" "$WORK/slurm/tables/$t"; then log "ok: tables/$t identical"
+    else diff "$LOCAL/tables/$t" "$WORK/slurm/tables/$t" | head -20; exit 1; fi
+  done
+  # claims.md: identical but for the config hash, which covers results_dir (differs here)
+  if diff <(grep -v '^- config hash:' "$LOCAL/tables/claims.md") \
+          <(grep -v '^- config hash:' "$WORK/slurm/tables/claims.md"); then
+    log "ok: tables/claims.md identical (config hash line aside)"
+  else exit 1; fi
+  log "ok: smoke config through SLURM ($n_sub SLURM jobs) equals the local run"
+
+fi
+
+# ------------------------------------------------------------------ 6. faults
+# shellcheck source=.ci/slurm_faults.sh
+source "$REPO/.ci/slurm_faults.sh"
+log "PASS: the smoke config through SLURM equals the local run; faults survived"

@@ -73,7 +73,10 @@ def snakemake(*args: str, check: bool = True) -> subprocess.CompletedProcess[str
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("smoke") / "results"
+    """The smoke run's results; in SCOREW2_SMOKE_RESULTS if set (.ci/run keeps them there as
+    the SLURM step's local reference, so the smoke config runs locally once per CI run)."""
+    kept = os.environ.get("SCOREW2_SMOKE_RESULTS")
+    out = Path(kept) if kept else tmp_path_factory.mktemp("smoke") / "results"
     snakemake("--configfile", str(SMOKE), "--config", f"results_dir={out}")
     return out
 
