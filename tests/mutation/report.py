@@ -50,7 +50,15 @@ def diff(name: str) -> str:
     )
 
 
-def report(seconds: int | None, what: str) -> str:
+def earlier_rows(path: Path) -> dict[str, str]:
+    """Module -> its table row in an earlier report (kept for modules this run did not test)."""
+    if not path.is_file():
+        return {}
+    rows = (line for line in path.read_text().splitlines() if line.startswith("| scorew2."))
+    return {row.split("|")[1].strip(): row for row in rows if "not run |" not in row}
+
+
+def report(seconds: int | None, what: str, earlier: dict[str, str]) -> str:
     st, eq, m = statuses(), equivalents(), machine()
     lines = [
         "# Mutation testing of the mathematics (mutmut)",
@@ -62,16 +70,23 @@ def report(seconds: int | None, what: str) -> str:
         f"Commit {git_commit(HERE.parents[1])}; machine {m['processor']}, {m['cores']} cores; "
         + f"the last run ({what}): "
         + (f"{seconds} s wall." if seconds is not None else "run time not given."),
-        "Modules of earlier runs keep their results (mutants/ is reused when mutants are named).",
+        "Modules this run did not test keep their row of the earlier report, marked (earlier "
+        "run); their survivors are listed there and in equivalent.txt.",
         "",
         "| module | mutants | not run | killed | timeout | survived | of them equivalent | other "
         "| score |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    open_survivors = []
+    open_survivors, tested = [], set()
     for mod in sorted({module(n) for n in st}):
         names = [n for n in st if module(n) == mod]
         c = Counter(st[n] for n in names)
+        if c["not checked"] == len(names) and mod in earlier:
+            lines.append(
+                earlier[mod].rstrip(" |").removesuffix(" (earlier run)") + " (earlier run) |"
+            )
+            continue
+        tested.add(mod)
         surv = [n for n in names if st[n] == "survived"]
         n_eq = sum(n in eq for n in surv)
         run = len(names) - c["not checked"]
@@ -82,7 +97,7 @@ def report(seconds: int | None, what: str) -> str:
             f"{c['survived']} | {n_eq} | {other} | {score} |"
         )
         open_survivors += [n for n in surv if n not in eq]
-    stale = sorted(n for n in eq if st.get(n) != "survived")
+    stale = sorted(n for n in eq if module(n) in tested and st.get(n) != "survived")
     lines += ["", f"## Survivors no test kills and not listed as equivalent: {len(open_survivors)}"]
     for n in open_survivors:
         lines += ["", f"`{n}`", "", "```diff", diff(n), "```"]
@@ -98,7 +113,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--what", default="every mutant", help="the mutants the last run tested")
     args = ap.parse_args()
-    args.out.write_text(report(args.seconds, args.what))
+    args.out.write_text(report(args.seconds, args.what, earlier_rows(args.out)))
     print(args.out.read_text().split("## Survivors")[0])
 
 
