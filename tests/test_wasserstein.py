@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import ot
 import pytest
@@ -300,6 +302,15 @@ def test_w2_many_order_permutes_solving_not_output() -> None:
         (np.zeros((5, 2)), np.zeros((5, 2)), None, r"samples: expected shape \(K, m, d\)"),
         (np.zeros((5, 2)), np.zeros((2, 5, 3)), None, "samples: expected 2 coordinates"),
         (np.zeros((5, 2)), np.zeros((0, 5, 2)), None, "samples: empty"),
+        (np.zeros((5, 2)), np.zeros((2, 0, 2)), None, "samples: empty"),
+        (np.zeros((5, 2)), "points", None, "samples: cannot be read"),
+        (np.zeros((5, 2)), np.zeros((2, 5, 2)), ["a", "b"], "order: cannot be read"),
+        (
+            np.zeros((5, 2)),
+            np.stack([np.full((5, 2), np.inf), np.zeros((5, 2)), np.full((5, 2), np.nan)]),
+            None,
+            "samples: 2 model.*NaN or infinite.*index 0",
+        ),
         (
             np.zeros((5, 2)),
             np.stack([np.zeros((5, 2)), np.full((5, 2), np.nan)]),
@@ -336,7 +347,38 @@ def test_w2_many_falls_back_to_emd_when_no_certificate_closes(monkeypatch) -> No
     with pytest.warns(RuntimeWarning, match=r"samples\[\d\].*falling back to dense w2_emd") as rec:
         res = w2_many_certified(ref, samples)
     assert len(rec) == 3  # the next problem starts cold again
-    assert [r.method for r in res] == ["emd"] * 3 and np.isnan(res[0].lower_bound)
+    assert {Path(w.filename).name for w in rec} == {Path(__file__).name}  # the caller's line
     np.testing.assert_allclose(
         [r.value for r in res], [w2_emd(ref, q) for q in samples], rtol=1e-12
     )
+    for r in res:  # a w2_emd value: no certificate, nothing solved sparsely
+        assert r.method == "emd" and r.warm_fallback is False
+        assert r.cost == pytest.approx(r.value**2, rel=1e-12)
+        assert np.isnan([r.lower_bound, r.gap, r.min_reduced_cost]).all()
+        assert (r.n_rounds, r.n_added_pairs, r.n_added_by_full_check, r.n_levels) == (0, 0, 0, 1)
+        assert r.n_candidate_pairs == 60 * 50
+
+
+def test_w2_warns_at_its_caller_when_it_falls_back(monkeypatch) -> None:
+    x, y = _clusters(30, np.random.default_rng(5)), _clusters(20, np.random.default_rng(6))
+
+    def broken(x, y):
+        raise RuntimeError("exact W2: optimality not proven")
+
+    monkeypatch.setattr(W, "w2_certified", broken)
+    with pytest.warns(RuntimeWarning, match="falling back to dense w2_emd") as rec:
+        value = W.w2(x, y)
+    assert [Path(w.filename).name for w in rec] == [Path(__file__).name]
+    assert value == w2_emd(x, y)
+
+
+def test_w2_many_one_point_sets_are_the_mean_squared_distance() -> None:
+    """m = 1 (or n = 1): all mass moves to the one point, W2^2 = mean_i |x_i - y|^2; the warm
+    start then has no candidate pair off the plan (it crashed there before)."""
+    ref = _clusters(40, np.random.default_rng(7))
+    samples = np.array([[[0.3, -0.2]], [[1.0, 0.5]]])
+    expect = [np.sqrt(((ref - s[0]) ** 2).sum(1).mean()) for s in samples]
+    np.testing.assert_allclose(w2_many(ref, samples), expect, rtol=1e-12)
+    clouds = np.stack([ref, ref + 0.1])
+    expect = [np.sqrt(((c - samples[0, 0]) ** 2).sum(1).mean()) for c in clouds]
+    np.testing.assert_allclose(w2_many(samples[0], clouds), expect, rtol=1e-12)

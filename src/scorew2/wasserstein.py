@@ -285,7 +285,7 @@ def _exact_potentials(
     on_support = np.isin(rows * m + cols, support[0] * m + support[1])
     tight = (rc <= 1e-8 * _scale(x, y, u, v)) & ~on_support
     weight = np.concatenate(
-        [np.ones(len(support[0])), 2.0 + rc[tight] / (rc[tight].max() + 1e-300)]
+        [np.ones(len(support[0])), 2.0 + rc[tight] / (rc[tight].max(initial=0.0) + 1e-300)]
     )
     er = np.concatenate([support[0], rows[tight]])
     ec = np.concatenate([support[1], cols[tight]]) + n
