@@ -9,14 +9,17 @@ Written against the survivors of the mutation run (tests/mutation/report.md).
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
 import pytest
 import torch
 
+from scorew2.interval import box_bounds, preactivations
 from scorew2.lipschitz import (
     AFFINE_MAX_DIM,
+    _box_values,
     _sym_top_eig,
     _sym_top_eig_upper,
     certified_lipschitz,
@@ -145,6 +148,24 @@ def test_interval_bound_on_small_boxes_holds_the_centre() -> None:
     for c in rng.uniform(-1.5, 1.5, size=(12, 8, 2)):
         up = _root_upper(net, c - 5e-4, c + 5e-4, "interval")
         assert (up >= value_at(net, c) - 1e-6 * np.abs(up)).all()
+
+
+def test_interval_bound_covers_its_whole_enclosure() -> None:
+    """The interval path's bound is lambda_max over every matrix of its enclosure
+    [J_m - J_r, J_m + J_r] of J_eps: it is at least the value at each matrix whose diagonal is at
+    the end that maximises sym J_s = -scale sym J_eps and whose two off-diagonal entries are at
+    either end (the off-diagonal bound must take the larger modulus of the two ends)."""
+    net = ScoreNet(SCHED.T, list(range(8)), "none", init="xavier").eval()
+    layers, relu = net.step_mlp(STEP)
+    scale = float(1.0 / np.sqrt(1.0 - SCHED.alpha_bars[STEP]))
+    c = torch.as_tensor(np.random.default_rng(1).uniform(-1.5, 1.5, size=(8, 16, 2)))
+    lo, hi = c - 0.3, c + 0.3
+    upper, _ = _box_values(layers, relu, scale, lo, hi, n_free=0, affine=False)
+    _, (J_m, J_r) = box_bounds(layers, relu, lo, hi, preactivations(layers, relu, c))
+    for s01, s10 in itertools.product((-1.0, 1.0), repeat=2):
+        sign = torch.tensor([[-1.0, s01], [s10, -1.0]], dtype=torch.float64)
+        J_s = -scale * (J_m + sign * J_r)
+        assert (upper >= _sym_top_eig(J_s) - 1e-9 * upper.abs().clamp(min=1.0)).all()
 
 
 def test_affine_enclosure_up_to_its_dimension() -> None:
