@@ -16,7 +16,7 @@
 #   7. stop every daemon it started, by PID, and cancel leftover SLURM jobs (also on failure)
 #
 # Everything is bounded: each step by `timeout`, the whole step by SLURM_CI_TIMEOUT seconds
-# (default 2400), and the daemons are stopped by the outer shell even if the inner one is killed.
+# (default 3000), and the daemons are stopped by the outer shell even if the inner one is killed.
 # Needs root and apt (Debian 12 / SLURM 22.05 tested). Usage: bash .ci/slurm.sh
 # Environment: SLURM_CI_WORK (scratch folder, default a new /tmp/scorew2-slurmci.*),
 #   SLURM_CI_TIMEOUT (s), SLURM_CI_KEEP=1 keeps the scratch folder on success,
@@ -37,9 +37,9 @@ if [ -z "${SLURM_CI_INNER:-}" ]; then
   T0=$(date +%s)
   rc=0
   SLURM_CI_INNER=1 SLURM_CI_WORK="$WORK" SLURM_CI_T0="$T0" \
-    timeout -k 90 "${SLURM_CI_TIMEOUT:-2400}" bash "$SELF" || rc=$?
+    timeout -k 90 "${SLURM_CI_TIMEOUT:-3000}" bash "$SELF" || rc=$?
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-    echo "slurm.sh: TIMEOUT after ${SLURM_CI_TIMEOUT:-2400} s" >&2
+    echo "slurm.sh: TIMEOUT after ${SLURM_CI_TIMEOUT:-3000} s" >&2
   fi
   # The inner shell stops its daemons in its EXIT trap; if it was killed before it could,
   # stop them here (same PID files, so nothing is stopped twice).
