@@ -256,8 +256,8 @@ def test_w2_many_equals_emd_on_converging_sequence() -> None:
     np.testing.assert_allclose([r.value for r in res], expected, rtol=1e-9)
     np.testing.assert_allclose(w2_many(torch.from_numpy(ref), samples), expected, rtol=1e-9)
     # the first problem is solved cold, the rest warm-started from their predecessor
-    assert res[0].method == "dense" and not res[0].warm_fallback
-    assert all(r.method == "warm" for r in res[1:])
+    assert res[0].method == "dense" and res[0].warm_fallback is False
+    assert all(r.method == "warm" and r.n_levels == 1 for r in res[1:])
     for r in res:
         assert r.lower_bound <= r.cost + 1e-15
         assert r.gap <= 1e-10 * r.cost + 1e-12
@@ -285,6 +285,17 @@ def test_w2_many_falls_back_to_cold_path(monkeypatch) -> None:
     monkeypatch.setattr(W, "_WARM_MAX_ROUNDS", 1)
     res = w2_many_certified(ref, samples)
     assert res[1].warm_fallback and res[1].method == "dense"
+    np.testing.assert_allclose([r.value for r in res], [w2_emd(ref, q) for q in samples], rtol=1e-9)
+
+
+def test_w2_many_cold_multiscale_solve_is_sparse(monkeypatch) -> None:
+    """Above the dense size the cold path is the multiscale one (method "sparse", 2 or more
+    levels); the warm starts after it are one-level solves."""
+    ref, samples = _converging_sequence(300, 300, 2, seed=27)
+    monkeypatch.setattr(W, "_DENSE_MAX_PAIRS", 100 * 100)
+    res = w2_many_certified(ref, samples)
+    assert res[0].method == "sparse" and res[0].n_levels >= 2 and res[0].warm_fallback is False
+    assert res[1].method == "warm" and res[1].n_levels == 1
     np.testing.assert_allclose([r.value for r in res], [w2_emd(ref, q) for q in samples], rtol=1e-9)
 
 
