@@ -21,19 +21,37 @@ inputs in the same run. Synthetic: q_k = base + s_k * noise + jitter_k, s_k geom
 numbers). --real: an .npz with "samples" (M, n, d) in model order k * S + s (checkpoint k, seed
 s, S seeds), "ref" and "seeds" (one sampler output of scorew2.evaluate.sample_group); seed 0's
 checkpoints 0, stride, 2 stride, ... are used ({n} in the name is replaced by the size).
+
+Scale mode (exact W2 at sizes no dense solver reaches):
+
+    .venv/bin/python benchmarks/bench_w2.py --scale [--sizes 1000 2000 5000 10000 20000 50000]
+        [--emd-max 20000] [--shapes clusters]
+
+solves each size once in a fresh process on one thread (OMP/OpenBLAS/MKL threads = 1), so that
+each solve's peak memory is its own (ru_maxrss, imports included); the dense emd2 runs up to
+--emd-max only (its n x n matrix is 8 n^2 bytes: 3.2 GB at n = 20,000). Prints time and peak
+memory against n, the ratio to emd2 and the agreement of the costs, and the fitted exponent of
+the time (least squares on log t against log n over the sizes from 2,000 up).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 
 from scorew2.wasserstein import w2, w2_certified, w2_emd, w2_many_certified
+
+ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 def clusters(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -130,7 +148,68 @@ def sequence(args: argparse.Namespace) -> None:
         )
 
 
+def solve_once(solver: str, shape: str, n: int, seed: int) -> dict:
+    """One solve in this process: seconds, peak resident memory (MB), W2^2 and relative gap."""
+    x, y = make_pair(shape, n, seed)
+    t0 = time.perf_counter()
+    if solver == "fast":
+        res = w2_certified(x, y)
+        cost, gap = res.cost, res.gap / res.cost
+    else:
+        cost, gap = w2_emd(x, y) ** 2, float("nan")
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mb": peak, "cost": cost, "gap": gap}
+
+
+def in_child(solver: str, shape: str, n: int, seed: int) -> dict:
+    """``solve_once`` in a fresh one-thread process (its own peak memory)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", solver, shape, str(n), str(seed)],
+        env={**os.environ, **ONE_THREAD},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def scale(args: argparse.Namespace) -> None:
+    """Time and peak memory of w2_certified (and emd2 up to --emd-max) against n."""
+    print(
+        f"{'shape':>9} {'n':>6} {'fast_s':>8} {'fast_MB':>8} {'emd_s':>8} {'emd_MB':>8} "
+        f"{'emd/fast':>8} {'cost_rel':>8} {'gap_rel':>8}"
+    )
+    for shape in args.shapes:
+        sizes, times = [], []
+        for n in args.sizes:
+            fast = in_child("fast", shape, n, args.seed + n)
+            emd = in_child("emd", shape, n, args.seed + n) if n <= args.emd_max else None
+            sizes.append(n)
+            times.append(fast["seconds"])
+            cols = ("-", "-", "-", "-")
+            if emd:
+                rel = abs(fast["cost"] - emd["cost"]) / emd["cost"]
+                ratio = emd["seconds"] / fast["seconds"]
+                cols = (
+                    f"{emd['seconds']:.2f}", f"{emd['peak_mb']:.0f}", f"{ratio:.1f}", f"{rel:.1e}"
+                )  # fmt: skip
+            print(
+                f"{shape:>9} {n:>6d} {fast['seconds']:>8.2f} {fast['peak_mb']:>8.0f} "
+                f"{cols[0]:>8} {cols[1]:>8} {cols[2]:>8} {cols[3]:>8} {fast['gap']:>8.1e}",
+                flush=True,
+            )
+        big = np.array(sizes) >= 2000
+        if big.sum() >= 2:
+            slope = np.polyfit(np.log(np.array(sizes)[big]), np.log(np.array(times)[big]), 1)[0]
+            print(f"{shape}: w2_certified time ~ n^{slope:.2f} (fitted over n >= 2000)")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:  # one solve for scale(): solver shape n seed
+        solver, shape, n, seed = sys.argv[2:6]
+        print(json.dumps(solve_once(solver, shape, int(n), int(seed))))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--shapes", nargs="+", default=["clusters", "moons"])
@@ -141,7 +220,14 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=30, help="sequence length K")
     parser.add_argument("--real", help="sampler output .npz ({n}: the size) instead of synthetic")
     parser.add_argument("--stride", type=int, default=3, help="checkpoint stride for --real")
+    parser.add_argument("--scale", action="store_true", help="time and memory against n")
+    parser.add_argument("--emd-max", type=int, default=20000, help="largest n for emd2 (--scale)")
     args = parser.parse_args()
+    if args.scale:
+        args.sizes = args.sizes or [1000, 2000, 5000, 10000, 20000, 50000]
+        args.shapes = args.shapes if args.shapes != ["clusters", "moons"] else ["clusters"]
+        scale(args)
+        return
     if args.sequence:
         args.sizes = args.sizes or [1000, 2000]
         sequence(args)

@@ -13,6 +13,16 @@ from scipy.optimize import linear_sum_assignment
 from scorew2 import wasserstein as W
 from scorew2.wasserstein import w2, w2_certified, w2_emd, w2_many, w2_many_certified
 
+#: mutmut (tests/mutation) wraps every mutated function in a trampoline, one more stack frame
+#: per call, so there a warning's stacklevel cannot name the caller's file; the plain suite
+#: checks it (the stacklevel mutants are listed in tests/mutation/equivalent.txt).
+TRAMPOLINED = Path(W.w2.__code__.co_filename).name == "trampoline.py"
+
+
+def _warned_here(rec) -> bool:
+    """Every recorded warning names this file (the caller's line), or mutmut runs this."""
+    return TRAMPOLINED or {Path(w.filename).name for w in rec} == {Path(__file__).name}
+
 torch.set_num_threads(1)
 
 # Problems larger than this many pairs take the sparse certified path (not the dense one).
@@ -358,7 +368,7 @@ def test_w2_many_falls_back_to_emd_when_no_certificate_closes(monkeypatch) -> No
     with pytest.warns(RuntimeWarning, match=r"samples\[\d\].*falling back to dense w2_emd") as rec:
         res = w2_many_certified(ref, samples)
     assert len(rec) == 3  # the next problem starts cold again
-    assert {Path(w.filename).name for w in rec} == {Path(__file__).name}  # the caller's line
+    assert _warned_here(rec)  # the caller's line
     np.testing.assert_allclose(
         [r.value for r in res], [w2_emd(ref, q) for q in samples], rtol=1e-12
     )
@@ -379,7 +389,7 @@ def test_w2_warns_at_its_caller_when_it_falls_back(monkeypatch) -> None:
     monkeypatch.setattr(W, "w2_certified", broken)
     with pytest.warns(RuntimeWarning, match="falling back to dense w2_emd") as rec:
         value = W.w2(x, y)
-    assert [Path(w.filename).name for w in rec] == [Path(__file__).name]
+    assert len(rec) == 1 and _warned_here(rec)
     assert value == w2_emd(x, y)
 
 
