@@ -174,11 +174,14 @@ elif [ -n "${SLURM_CI_REFERENCE:-}" ]; then
   [ -s "$SLURM_CI_REFERENCE/tables/runs.csv" ] \
     || { log "FAIL: SLURM_CI_REFERENCE=$SLURM_CI_REFERENCE holds no smoke run"; exit 1; }
   LOCAL="$SLURM_CI_REFERENCE"
-  log "local reference: the smoke run in $LOCAL (not run again)"
+  LOCAL_S=$(cat "$(dirname "$LOCAL")/smoke_seconds" 2>/dev/null || echo "?")
+  log "local reference: the smoke run in $LOCAL (not run again; it took $LOCAL_S s)"
 else
   log "local run of $CONFIG"
+  t_local=$(date +%s)
   bounded 600 "$SMK" --configfile "$CONFIG" --config results_dir="$LOCAL" \
     --quiet rules > "$WORK/local.log" 2>&1 || { tail -n 40 "$WORK/local.log"; exit 1; }
+  LOCAL_S=$(( $(date +%s) - t_local ))
 fi
 
 # ------------------------------------------------------------------ 3. cluster
@@ -275,11 +278,15 @@ if [ -z "${SLURM_CI_FAULTS_ONLY:-}" ]; then
   # no slurmdbd here, so sacct cannot answer: poll with squeue, early; no account to guess;
   # keep every SLURM log for the check below.
   log "snakemake --profile profiles/slurm"
+  t_slurm=$(date +%s)
   bounded 1800 "$SMK" --profile profiles/slurm --configfile "$CONFIG" \
     --config results_dir="$WORK/slurm" \
     --slurm-status-command squeue --slurm-init-seconds-before-status-checks 5 \
     --slurm-no-account --slurm-keep-successful-logs --slurm-logdir "$WORK/slurm_logs" \
     > "$WORK/slurm.log" 2>&1 || { tail -n 60 "$WORK/slurm.log"; exit 1; }
+  # the machine-independent figure: the SLURM run's wall time over the local run's
+  log "timing: the smoke config took $(( $(date +%s) - t_slurm )) s through SLURM," \
+    "$LOCAL_S s locally (the same machine)"
 
 # ------------------------------------------------------------------ 5. checks
   log "check: every job ran under SLURM"

@@ -77,7 +77,10 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     the SLURM step's local reference, so the smoke config runs locally once per CI run)."""
     kept = os.environ.get("SCOREW2_SMOKE_RESULTS")
     out = Path(kept) if kept else tmp_path_factory.mktemp("smoke") / "results"
+    start = time.monotonic()
     snakemake("--configfile", str(SMOKE), "--config", f"results_dir={out}")
+    if kept:  # the SLURM step sets its run time against this one (same machine, same run)
+        (out.parent / "smoke_seconds").write_text(f"{time.monotonic() - start:.0f}\n")
     return out
 
 
