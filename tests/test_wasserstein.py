@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -403,3 +404,73 @@ def test_w2_many_one_point_sets_are_the_mean_squared_distance() -> None:
     clouds = np.stack([ref, ref + 0.1])
     expect = [np.sqrt(((c - samples[0, 0]) ** 2).sum(1).mean()) for c in clouds]
     np.testing.assert_allclose(w2_many(samples[0], clouds), expect, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- the solver's frame
+
+
+def test_frame_centres_and_scales_by_a_power_of_two() -> None:
+    """_frame: f (x - c), f (y - c) with c the midpoint of the means and f a power of two that
+    brings R = max squared norm into [1, 4) when R < 1, and 1 otherwise (data of the pipeline's
+    scale are left exactly as they were)."""
+    rng = np.random.default_rng(32)
+    x, y = rng.standard_normal((50, 3)) + 5.0, rng.standard_normal((40, 3)) - 1.0
+    for c in (1.0, 0.3, 1e-3, 2.0**-40):
+        cx, cy = c * x, c * y
+        centre = 0.5 * (cx.mean(axis=0) + cy.mean(axis=0))
+        fx, fy, f = W._frame(cx, cy)
+        r = max(((cx - centre) ** 2).sum(1).max(), ((cy - centre) ** 2).sum(1).max())
+        if r >= 1.0:
+            assert f == 1.0
+        else:
+            assert np.log2(f) == np.round(np.log2(f)) and 1.0 <= f**2 * r < 4.0
+        np.testing.assert_array_equal(fx, f * (cx - centre))
+        np.testing.assert_array_equal(fy, f * (cy - centre))
+    assert W._frame(np.zeros((3, 2)), np.zeros((2, 2)))[2] == 1.0  # R = 0: nothing to scale
+    assert W._frame(np.array([[0.5, 0.0]]), np.array([[-0.5, 0.0]]))[2] == 2.0  # R = 1/4
+
+
+@pytest.mark.parametrize("c", [2.0**-30, 1e-3, 0.03, 1e3])
+def test_scale_equivariant_and_certified_at_every_scale(c: float) -> None:
+    """W2(c x, c y) = c W2(x, y), each value certified. Without the frame's factor, sets with
+    max |x|^2 below about 4e-4 failed the certificate (POT's simplex stops on an absolute
+    reduced-cost tolerance) and w2 fell back to the uncertified w2_emd."""
+    rng = np.random.default_rng(30)
+    x, y = rng.standard_normal((300, 2)), rng.standard_normal((300, 2)) + 0.5
+    base = w2_certified(x, y)
+    res = w2_certified(c * x, c * y)
+    assert res.value == pytest.approx(c * base.value, rel=1e-12)
+    assert res.cost == pytest.approx(c**2 * base.cost, rel=1e-12)
+    assert res.lower_bound <= res.cost and res.gap <= 1e-9 * res.cost
+    assert res.min_reduced_cost >= -1e-9 * res.cost
+    assert w2_emd(c * x, c * y) == pytest.approx(c * base.value, rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning
+        assert w2(c * x, c * y) == res.value
+
+
+def test_small_scale_sparse_path_and_far_offset() -> None:
+    rng = np.random.default_rng(31)
+    x = _clusters(SPARSE_N, rng)
+    y = _noisy_copy(x, rng)
+    base = w2_certified(x, y)
+    small = w2_certified(1e-3 * x, 1e-3 * y)
+    assert small.method == "sparse" and small.value == pytest.approx(1e-3 * base.value, rel=1e-12)
+    # far from the origin: the frame's centring keeps the all-pairs check accurate
+    off = np.array([1e4, -3e4])
+    xs, ys = 1e-3 * x[:300] + off, 1e-3 * y[:300] + off
+    assert w2_certified(xs, ys).value == pytest.approx(_assignment_w2(xs, ys), rel=1e-9)
+
+
+def test_w2_many_across_scales_warm_starts_rescaled() -> None:
+    """A sequence whose sets change scale by powers of ten: the frame's factor changes from
+    problem to problem, the previous duals are rescaled with it, every value is certified."""
+    rng = np.random.default_rng(33)
+    ref = 1e-3 * _clusters(300, rng)
+    base = _clusters(300, rng)
+    samples = np.stack([s * base for s in (1e-3, 1.3e-3, 1e-1, 1.0, 2e-3)])
+    res = w2_many_certified(ref, samples)
+    np.testing.assert_allclose(
+        [r.value for r in res], [w2_certified(ref, q).value for q in samples], rtol=1e-9
+    )
+    assert all(r.gap <= 1e-9 * r.cost for r in res)

@@ -107,20 +107,36 @@ class W2Result:
 # --------------------------------------------------------------------------- input and costs
 
 
-def _inputs(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate both sets and translate them by a common centre (W2 is invariant to that).
-
-    Centring keeps |x|^2 small, which keeps the all-pairs check c = |x|^2 + |y|^2 - 2 x.y
-    accurate in floating point.
-    """
+def _inputs(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """Validate both sets and bring them to the solver's frame (``_frame``)."""
     xa = as_points(x, "x")
     ya = as_points(y, "y")
     if xa.shape[1] != ya.shape[1]:
         raise ValueError(
             f"y: expected {xa.shape[1]} coordinates per point like x, got {ya.shape[1]}"
         )
-    centre = 0.5 * (xa.mean(axis=0) + ya.mean(axis=0))
-    return xa - centre, ya - centre
+    return _frame(xa, ya)
+
+
+def _frame(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(f (x - c), f (y - c), f): a common centre c and an exact power-of-two factor f.
+
+    W2(f (x - c), f (y - c)) = f W2(x, y), so the solver works in this frame and its results
+    are divided by f (costs by f^2). Centring, c = (mean x + mean y) / 2, keeps |x|^2 small,
+    which keeps the all-pairs check c_ij = |x_i|^2 + |y_j|^2 - 2 x_i.y_j accurate. The factor:
+    with R = max(|x_i - c|^2, |y_j - c|^2), f = 2^ceil(-log2(R) / 2) puts f^2 R in [1, 4)
+    when 0 < R < 1, and f = 1 otherwise. POT's network simplex compares reduced costs with an
+    absolute tolerance (about 2e-15), the certificate with one relative to R: on small sets
+    (R below about 4e-4) the simplex stops at a plan that the certificate rightly rejects.
+    Multiplying by a power of two is exact, so nothing else changes.
+    """
+    centre = 0.5 * (x.mean(axis=0) + y.mean(axis=0))
+    x, y = x - centre, y - centre
+    r = max(float(np.einsum("nd,nd->n", x, x).max()), float(np.einsum("nd,nd->n", y, y).max()))
+    if not 0.0 < r < 1.0:
+        return x, y, 1.0
+    f = float(2.0 ** np.ceil(-0.5 * np.log2(r)))
+    return x * f, y * f, f
 
 
 def _pair_costs(x: np.ndarray, y: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -518,14 +534,14 @@ def _solve(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray) -> _Solut
     )
 
 
-def _result(sol: _Solution, method: str, warm_fallback: bool = False) -> W2Result:
-    """W2Result of a certified solution."""
+def _result(sol: _Solution, method: str, f: float, warm_fallback: bool = False) -> W2Result:
+    """W2Result of a certified solution found in the frame of factor ``f`` (``_frame``)."""
     return W2Result(
-        value=float(np.sqrt(max(sol.cost, 0.0))),
-        cost=float(sol.cost),
-        lower_bound=float(sol.lower),
-        gap=float(sol.cost - sol.lower),
-        min_reduced_cost=float(sol.min_rc),
+        value=float(np.sqrt(max(sol.cost, 0.0))) / f,
+        cost=float(sol.cost) / f**2,
+        lower_bound=float(sol.lower) / f**2,
+        gap=float(sol.cost - sol.lower) / f**2,
+        min_reduced_cost=float(sol.min_rc) / f**2,
         n_rounds=sol.n_rounds,
         n_candidate_pairs=sol.n_pairs,
         n_added_pairs=sol.n_added,
@@ -542,9 +558,9 @@ def w2_certified(x: Any, y: Any) -> W2Result:
     Returns a W2Result: the value, its certified lower bound and the solver's diagnostics.
     Raises ValueError for bad input and RuntimeError if optimality cannot be proven.
     """
-    xa, ya = _inputs(x, y)
+    xa, ya, f = _inputs(x, y)
     sol = _solve(xa, ya, _uniform(len(xa)), _uniform(len(ya)))
-    return _result(sol, "dense" if sol.n_levels == 1 else "sparse")
+    return _result(sol, "dense" if sol.n_levels == 1 else "sparse", f)
 
 
 def w2(x: Any, y: Any) -> float:
@@ -567,7 +583,7 @@ def w2_emd(x: Any, y: Any) -> float:
     numItermax grows with n m (and once more on failure); a result that is not optimal
     raises RuntimeError instead of being returned.
     """
-    xa, ya = _inputs(x, y)
+    xa, ya, f = _inputs(x, y)
     a, b = _uniform(len(xa)), _uniform(len(ya))
     cost_matrix = ot.dist(xa, ya, metric="sqeuclidean")
     for limit in _iteration_limits(cost_matrix.size):
@@ -575,7 +591,7 @@ def w2_emd(x: Any, y: Any) -> float:
             warnings.simplefilter("ignore")
             cost, log = ot.emd2(a, b, cost_matrix, numItermax=limit, log=True)
         if log["result_code"] == 1:
-            return float(np.sqrt(max(float(cost), 0.0)))
+            return float(np.sqrt(max(float(cost), 0.0))) / f
         if log["result_code"] != 3:
             break
     raise RuntimeError(
@@ -679,18 +695,21 @@ def w2_many_certified(ref: Any, samples: Any, order: Any = None) -> list[W2Resul
     xa, ys, idx = _many_inputs(ref, samples, order)
     n, m = len(xa), ys.shape[1]
     a, b = _uniform(n), _uniform(m)
-    near_x = _self_neighbours(xa, cKDTree(xa))  # invariant to the per-problem translation
+    near_x = _self_neighbours(xa, cKDTree(xa))  # invariant to the per-problem frame
     results: list[W2Result | None] = [None] * len(ys)
     prev: _Solution | None = None
+    f_prev = 1.0
     for k in idx:
-        # a common translation of both sets leaves every c_ij, hence plan and duals, unchanged
-        centre = 0.5 * (xa.mean(axis=0) + ys[k].mean(axis=0))
-        x, y = xa - centre, ys[k] - centre
+        # a common translation leaves every c_ij, hence plan and duals, unchanged; a factor f
+        # multiplies them by f^2
+        x, y, f = _frame(xa, ys[k])
         fallback = False
         if prev is not None:
+            prev.u, prev.v = prev.u * (f / f_prev) ** 2, prev.v * (f / f_prev) ** 2
             try:
                 prev = _solve_warm(x, y, a, b, prev, near_x)
-                results[k] = _result(prev, "warm")
+                results[k] = _result(prev, "warm", f)
+                f_prev = f
                 continue
             except RuntimeError:
                 fallback = True
@@ -701,9 +720,10 @@ def w2_many_certified(ref: Any, samples: Any, order: Any = None) -> list[W2Resul
                 f"samples[{k}]: {err}; falling back to dense w2_emd", RuntimeWarning, stacklevel=2
             )
             prev = None
-            results[k] = _emd_result(w2_emd(x, y), n * m, fallback)
+            results[k] = _emd_result(w2_emd(x, y) / f, n * m, fallback)
             continue
-        results[k] = _result(prev, "dense" if prev.n_levels == 1 else "sparse", fallback)
+        f_prev = f
+        results[k] = _result(prev, "dense" if prev.n_levels == 1 else "sparse", f, fallback)
     return results
 
 
