@@ -72,6 +72,17 @@ def test_gershgorin_bound_beyond_two_dimensions(d: int) -> None:
     np.testing.assert_allclose(point.numpy(), expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(3, 3), (7, 3, 3), (2, 5, 4, 4)])
+def test_gershgorin_bound_any_batch_shape(shape: tuple[int, ...]) -> None:
+    """The d != 2 bound on one matrix, a batch, or a batch of batches: Gershgorin's bound of
+    each (point intervals)."""
+    a = torch.randn(*shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    up = _sym_top_eig_upper(a, a)
+    expected = np.array([gershgorin(m) for m in a.reshape(-1, *shape[-2:]).numpy()])
+    assert up.shape == shape[:-2]
+    np.testing.assert_allclose(up.reshape(-1).numpy(), expected, rtol=0, atol=1e-12)
+
+
 def test_sym_top_eig_any_batch_shape() -> None:
     """The closed forms (d = 1, 2) and eigvalsh (d = 3) whatever the batch dimensions,
     including a batch of exactly 2 points in d = 3."""

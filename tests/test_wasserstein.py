@@ -24,6 +24,7 @@ def _warned_here(rec) -> bool:
     """Every recorded warning names this file (the caller's line), or mutmut runs this."""
     return TRAMPOLINED or {Path(w.filename).name for w in rec} == {Path(__file__).name}
 
+
 torch.set_num_threads(1)
 
 # Problems larger than this many pairs take the sparse certified path (not the dense one).
@@ -474,3 +475,354 @@ def test_w2_many_across_scales_warm_starts_rescaled() -> None:
         [r.value for r in res], [w2_certified(ref, q).value for q in samples], rtol=1e-9
     )
     assert all(r.gap <= 1e-9 * r.cost for r in res)
+
+
+# --------------------------------------------------------------------------- solver parts
+# Each against its own specification (the docstrings); found missing by mutation testing.
+
+
+def test_coarsen_cells_are_equal_count_slabs_with_weighted_centroids() -> None:
+    """2-D, 72 points in cells of 8: 9 cells, 3 equal-count slabs along x, each cut into 3
+    along y; centroids are the w-weighted means, masses the sums of w."""
+    rng = np.random.default_rng(40)
+    x = rng.standard_normal((72, 2))
+    w = rng.uniform(0.5, 2.0, 72)
+    labels, cent, mass = W._coarsen(x, w, 8)
+    assert len(cent) == 9 and np.array_equal(np.bincount(labels), np.full(9, 8))
+    slab_x = np.argsort(np.argsort(x[:, 0])) // 24
+    for c in range(9):  # every cell lies in one x-slab; the slab's cells are disjoint in y
+        assert len(set(slab_x[labels == c])) == 1
+    for s in range(3):
+        cells = sorted(set(labels[slab_x == s]), key=lambda c: x[labels == c, 1].min())
+        assert len(cells) == 3
+        for lo, hi in zip(cells, cells[1:]):
+            assert x[labels == lo, 1].max() < x[labels == hi, 1].min()
+    np.testing.assert_allclose(mass, np.bincount(labels, weights=w), rtol=1e-14)
+    for c in range(9):
+        sel = labels == c
+        np.testing.assert_allclose(cent[c], w[sel] @ x[sel] / w[sel].sum(), rtol=1e-12)
+
+
+def test_coarsen_high_dimension_cuts_the_axes_of_largest_spread() -> None:
+    """d = 6 > log2(64 / 8): the cuts use the 3 axes of largest variance (1, 3, 5 here), each
+    halved: 8 cells of 8 that do not depend on the other coordinates."""
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((64, 6)) * np.array([1.0, 3.0, 0.1, 2.0, 0.2, 4.0])
+    labels = W._coarsen(x, np.full(64, 1 / 64), 8)[0]
+    assert np.array_equal(np.bincount(labels), np.full(8, 8))
+    other = x.copy()
+    other[:, [0, 2, 4]] = 0.01 * rng.standard_normal((64, 3))
+    assert np.array_equal(W._coarsen(other, np.full(64, 1 / 64), 8)[0], labels)
+    half = np.argsort(np.argsort(x[:, 1])) // 32  # the first cut: the median along axis 1
+    assert all(len(set(half[labels == c])) == 1 for c in range(8))
+
+
+def test_coarsen_two_cells_cut_the_widest_axis_at_its_median() -> None:
+    """16 points in cells of 8 (d = 3 > log2 2): one cut, along the axis of largest spread."""
+    rng = np.random.default_rng(42)
+    x = rng.standard_normal((16, 3)) * np.array([1.0, 0.5, 2.0])
+    labels = W._coarsen(x, np.full(16, 1 / 16), 8)[0]
+    assert np.array_equal(labels, (np.argsort(np.argsort(x[:, 2])) >= 8).astype(np.int64))
+
+
+def test_members_lists_each_cell_including_empty_ones() -> None:
+    labels = np.array([2, 0, 2, 1, 0, 2])
+    order, sizes, starts = W._members(labels, 4)  # cell 3 is empty
+    assert sizes.tolist() == [2, 1, 3, 0] and starts.tolist() == [0, 2, 3, 6]
+    for c in range(4):
+        assert sorted(order[starts[c] :][: sizes[c]]) == np.flatnonzero(labels == c).tolist()
+
+
+def test_refine_arcs_are_all_pairs_between_linked_cells() -> None:
+    rng = np.random.default_rng(43)
+    lx, ly = rng.integers(0, 5, 40), rng.integers(0, 4, 30)
+    lx[:5], ly[:4] = np.arange(5), np.arange(4)  # every cell occupied
+    cr, cc = np.array([0, 0, 3, 4, 2]), np.array([1, 3, 3, 0, 2])
+    ri, rj = W._refine_arcs(lx, ly, 5, 4, cr, cc)
+    linked = np.zeros((5, 4), dtype=bool)
+    linked[cr, cc] = True
+    expect = np.flatnonzero(linked[lx[:, None], ly[None, :]].ravel())
+    assert np.array_equal(np.sort(ri * 30 + rj), expect)
+
+
+@pytest.mark.parametrize(("n", "m"), [(7, 7), (7, 4), (5, 12)])
+def test_northwest_arcs_carry_the_northwest_corner_plan(n: int, m: int) -> None:
+    """The arcs, in order, are a monotone staircase from (first, first) to (last, last) of
+    both sets sorted lexicographically, and they carry the north-west-corner flows."""
+    rng = np.random.default_rng(44 + n + m)
+    x, y = rng.standard_normal((n, 2)), rng.standard_normal((m, 2))
+    a, b = np.full(n, 1 / n), np.full(m, 1 / m)
+    rows, cols = W._northwest_arcs(x, y, a, b)
+    rank_x = np.empty(n, dtype=np.int64)
+    rank_x[np.lexsort(x.T[::-1])] = np.arange(n)
+    rank_y = np.empty(m, dtype=np.int64)
+    rank_y[np.lexsort(y.T[::-1])] = np.arange(m)
+    i, j = rank_x[rows], rank_y[cols]
+    assert (i[0], j[0], i[-1], j[-1]) == (0, 0, n - 1, m - 1)
+    steps = np.diff(i) + np.diff(j)
+    assert np.all(np.diff(i) >= 0) and np.all(np.diff(j) >= 0) and np.all(steps >= 1)
+    ca, cb = np.arange(1, n + 1) / n, np.arange(1, m + 1) / m
+    ends = np.minimum(ca[i], cb[j])  # the NW flow on arc k ends where its row or column fills
+    flow = np.diff(np.concatenate([[0.0], ends]))
+    np.testing.assert_allclose(np.bincount(i, flow, minlength=n), a, atol=1e-15)
+    np.testing.assert_allclose(np.bincount(j, flow, minlength=m), b, atol=1e-15)
+
+
+def test_scale_is_the_sum_of_the_largest_terms() -> None:
+    x, y = np.array([[1.0, 2.0], [0.0, 0.5]]), np.array([[3.0, 0.0]])
+    u, v = np.array([-7.0, 1.0]), np.array([0.25])
+    assert W._scale(x, y, u, v) == 5.0 + 9.0 + 7.0 + 0.25
+    assert W._scale(np.zeros((2, 2)), np.zeros((1, 2)), np.zeros(2), np.zeros(1)) == 1e-300
+
+
+def test_exact_potentials_repair_drifted_duals_of_a_degenerate_plan() -> None:
+    """n = m: the plan is a permutation, n separate support trees tied by zero-flow tight arcs.
+    Duals with 1e-9 * scale of noise come back tight to rounding on the support, feasible for
+    every pair, and within the noise of the given ones (one root per tree keeps its value)."""
+    rng = np.random.default_rng(45)
+    x, y = 30.0 * rng.standard_normal((60, 2)), 30.0 * rng.standard_normal((60, 2))
+    a = b = np.full(60, 1 / 60)
+    rows, cols = np.divmod(np.arange(3600), 60)
+    costs = W._pair_costs(x, y, rows, cols)
+    plan, log = ot.emd(a, b, costs.reshape(60, 60), log=True)
+    fr, fc = np.nonzero(plan)
+    scale = W._scale(x, y, log["u"], log["v"])
+    u0 = log["u"] + 1e-9 * scale * rng.standard_normal(60)
+    v0 = log["v"] + 1e-9 * scale * rng.standard_normal(60)
+    u, v = W._exact_potentials(x, y, (fr, fc), (rows, cols, costs), u0, v0)
+    rc = (costs - u[rows] - v[cols]).reshape(60, 60)
+    assert np.abs(rc[fr, fc]).max() <= 1e-13 * scale
+    assert rc.min() >= -1e-13 * scale
+    assert max(np.abs(u - u0).max(), np.abs(v - v0).max()) <= 1e-8 * scale
+
+
+def test_full_check_row_minima_against_brute_force() -> None:
+    rng = np.random.default_rng(46)
+    x, y = rng.standard_normal((37, 3)), rng.standard_normal((29, 3))
+    u, v = rng.uniform(-1.0, 2.0, 37), rng.uniform(-1.0, 2.0, 29)
+    u[0] = 50.0  # row 0 is the most violated
+    r = ((x[:, None] - y[None]) ** 2).sum(-1) - u[:, None] - v[None, :]
+    tol = 0.5
+    row_min, rows, cols = W._full_check(x, y, u, v, tol)
+    np.testing.assert_allclose(row_min, r.min(axis=1), atol=1e-12)
+    assert np.array_equal(rows, np.flatnonzero(r.min(axis=1) < -tol))
+    assert np.array_equal(cols, r.argmin(axis=1)[rows])
+    assert 0 < len(rows) < 37 and np.any(np.abs(r.min(axis=1)) < tol)  # the cut matters
+
+
+def test_add_pairs_merges_new_keys_sorted_and_counts_them() -> None:
+    rng = np.random.default_rng(47)
+    x, y = rng.standard_normal((4, 2)), rng.standard_normal((5, 2))
+    keys = np.array([2, 5, 9])
+    costs = W._pair_costs(x, y, *np.divmod(keys, 5))
+    merged, mcosts, n_new = W._add_pairs(x, y, keys, costs, np.array([9, 11, 5, 0, 11, 19]))
+    assert n_new == 3 and merged.tolist() == [0, 2, 5, 9, 11, 19]
+    np.testing.assert_array_equal(mcosts, W._pair_costs(x, y, *np.divmod(merged, 5)))
+    assert W._add_pairs(x, y, keys, costs, np.array([9, 2]))[2] == 0
+
+
+@pytest.mark.parametrize(("n", "m"), [(3, 20), (20, 3), (15, 15)])
+def test_knn_keys_are_each_points_nearest_in_the_other_set(n: int, m: int) -> None:
+    rng = np.random.default_rng(48)
+    x, y = rng.standard_normal((n, 2)), rng.standard_normal((m, 2))
+    keys = W._knn_keys(x, y, W.cKDTree(x), W.cKDTree(y), 8)
+    d = ((x[:, None] - y[None]) ** 2).sum(-1)
+    k = min(8, n, m)
+    near_y = np.argsort(d, axis=1)[:, :k]  # each x point's k nearest y
+    near_x = np.argsort(d, axis=0)[:k, :]  # each y point's k nearest x
+    expect = np.concatenate(
+        [
+            np.repeat(np.arange(n), k) * m + near_y.ravel(),
+            near_x.T.ravel() * m + np.repeat(np.arange(m), k),
+        ]
+    )
+    assert len(keys) == (n + m) * k and set(keys.tolist()) == set(expect.tolist())
+
+
+def test_certify_bounds_and_allowance() -> None:
+    """_certify on a dense solution: cost = sum_k f_k c_k; lower = a.u + b.v + a.row_min less
+    64 eps * scale (the all-pairs check's own rounding)."""
+    rng = np.random.default_rng(49)
+    x, y = 10.0 * rng.standard_normal((40, 2)), 10.0 * rng.standard_normal((30, 2))
+    a, b = W._uniform(40), W._uniform(30)
+    sol = W._solve_dense(x, y, a, b)
+    proven, rows, cols = W._certify(x, y, a, b, sol)
+    assert proven and rows.size == 0 and cols.size == 0
+    scale = W._scale(x, y, sol.u, sol.v)
+    row_min = W._full_check(x, y, sol.u, sol.v, 1.0)[0]
+    assert sol.cost == float(np.dot(sol.flows, W._pair_costs(x, y, sol.rows, sol.cols)))
+    assert sol.lower == float(a @ sol.u + b @ sol.v + a @ row_min) - 64 * W._EPS * scale
+    assert sol.min_rc == row_min.min()
+
+
+def test_dense_path_bookkeeping_at_the_size_limit(monkeypatch) -> None:
+    rng = np.random.default_rng(50)
+    x, y = rng.standard_normal((30, 2)), rng.standard_normal((40, 2))
+    monkeypatch.setattr(W, "_DENSE_MAX_PAIRS", 30 * 40)  # n m <= the limit: dense
+    res = w2_certified(x, y)
+    assert res.method == "dense" and res.n_levels == 1 and res.n_rounds == 1
+    assert res.n_candidate_pairs == 30 * 40 and res.warm_fallback is False
+    assert (res.n_added_pairs, res.n_added_by_full_check) == (0, 0)
+
+
+def test_multiscale_levels_for_1600_points() -> None:
+    """1600 x 1600: cells of 8 give a 200 x 200 coarse problem, dense: two levels."""
+    rng = np.random.default_rng(51)
+    res = w2_certified(rng.standard_normal((SPARSE_N, 2)), rng.standard_normal((SPARSE_N, 2)))
+    assert res.method == "sparse" and res.n_levels == 2
+
+
+class _Spy:
+    """Records the finest level's _sparse_rounds: its first keys, solves, additions, proofs."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.events: list[tuple] = []
+        for name in ("_sparse_rounds", "_emd_sparse", "_add_pairs", "_certify"):
+            monkeypatch.setattr(W, name, self._wrap(name, getattr(W, name)))
+
+    def _wrap(self, name, fn):
+        def spy(*args):
+            if name == "_sparse_rounds":
+                self.events.append((name, np.unique(args[4]).size))
+            out = fn(*args)
+            if name == "_add_pairs":
+                self.events.append((name, out[2]))
+            elif name == "_certify":
+                self.events.append((name, out[0]))
+            elif name == "_emd_sparse":
+                self.events.append((name,))
+            return out
+
+        return spy
+
+    def finest(self) -> list[tuple]:
+        starts = [k for k, e in enumerate(self.events) if e[0] == "_sparse_rounds"]
+        return self.events[starts[-1] :]
+
+
+def test_sparse_rounds_bookkeeping(monkeypatch) -> None:
+    """n_rounds = sparse solves, n_added_pairs = pairs added by the local search and the
+    all-pairs check, n_added_by_full_check = the latter, n_candidate_pairs = the first
+    candidate set plus the added pairs (measured here: 6 rounds, 1 pair from the check)."""
+    rng = np.random.default_rng(4)
+    x = _clusters(2000, rng)
+    y = _noisy_copy(_clusters(2000, rng), rng)
+    spy = _Spy(monkeypatch)
+    res = w2_certified(x, y)
+    ev = spy.finest()
+    added = [e[1] for e in ev if e[0] == "_add_pairs"]
+    after_check = [e[1] for p, e in zip(ev, ev[1:]) if p == ("_certify", False)]
+    assert res.n_rounds == sum(e[0] == "_emd_sparse" for e in ev) > 1
+    assert res.n_added_pairs == sum(added) > 0
+    assert res.n_added_by_full_check == sum(after_check) > 0
+    assert res.n_candidate_pairs == ev[0][1] + res.n_added_pairs
+
+
+def test_round_limit_is_exact(monkeypatch) -> None:
+    """_MAX_ROUNDS = the most rounds any level needs closes; one fewer raises, naming it."""
+    rng = np.random.default_rng(4)
+    x = _clusters(2000, rng)
+    y = _noisy_copy(_clusters(2000, rng), rng)
+    spy = _Spy(monkeypatch)
+    value = w2_certified(x, y).value
+    starts = [k for k, e in enumerate(spy.events) if e[0] == "_sparse_rounds"] + [None]
+    need = max(
+        sum(e[0] == "_emd_sparse" for e in spy.events[s:t]) for s, t in zip(starts, starts[1:])
+    )
+    monkeypatch.setattr(W, "_MAX_ROUNDS", need)
+    assert w2_certified(x, y).value == value
+    monkeypatch.setattr(W, "_MAX_ROUNDS", need - 1)
+    with pytest.raises(RuntimeError, match=f"certificate loop did not close in {need - 1} rounds"):
+        w2_certified(x, y)
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        (60 * 50, "exact W2: the dense solver's plan failed the optimality certificate"),
+        (10 * 10, "exact W2: optimality not proven and no violated pair left to add"),
+    ],
+)
+def test_unproven_without_violated_pairs_says_so(monkeypatch, size: int, message: str) -> None:
+    rng = np.random.default_rng(52)
+    x, y = rng.standard_normal((60, 2)), rng.standard_normal((50, 2))
+
+    certify = W._certify
+
+    def unproven(x, y, a, b, sol):  # at the finest level only
+        if len(x) < 60:
+            return certify(x, y, a, b, sol)
+        sol.cost, sol.lower, sol.min_rc = 2.0, 1.0, -0.5
+        return False, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+
+    monkeypatch.setattr(W, "_DENSE_MAX_PAIRS", size)
+    monkeypatch.setattr(W, "_certify", unproven)
+    with pytest.raises(RuntimeError) as err:
+        w2_certified(x, y)
+    assert str(err.value) == f"{message} (gap 1.000e+00, min reduced cost -5.000e-01)"
+
+
+def test_dense_solver_names_an_infeasible_problem() -> None:
+    """A fatal result (not an iteration limit) is not retried: the message names the first
+    limit and the problem's shape."""
+    cost = np.full((5, 4), np.inf)  # POT: "Problem infeasible" (result code 0)
+    with pytest.raises(RuntimeError, match=r"numItermax=100000, 5x4 problem"):
+        W._emd_dense(W._uniform(5), W._uniform(4), cost)
+
+
+def test_w2_emd_names_a_fatal_result(monkeypatch) -> None:
+    calls = []
+
+    def fatal(a, b, cost, numItermax, log):
+        calls.append(numItermax)
+        return 0.0, {"result_code": 0, "warning": "infeasible"}
+
+    monkeypatch.setattr(W.ot, "emd2", fatal)
+    with pytest.raises(RuntimeError, match=r"infeasible; numItermax=100000, 3x5 problem"):
+        w2_emd(np.zeros((3, 2)), np.ones((5, 2)))
+    assert calls == [100_000]
+
+
+def test_sparse_solver_refuses_arcs_without_a_feasible_plan() -> None:
+    a, b = W._uniform(3), W._uniform(3)
+    rows, cols = np.array([0, 0, 0]), np.array([0, 1, 2])  # rows 1 and 2 cannot ship
+    with pytest.raises(RuntimeError, match=r"sparse network simplex .*infeasible.*3 arcs"):
+        W._emd_sparse(a, b, rows, cols, np.ones(3), None, None)
+
+
+@pytest.mark.parametrize("size", [W._DENSE_MAX_PAIRS, 100 * 100])
+def test_certified_path_retries_at_the_iteration_limit(monkeypatch, size: int) -> None:
+    """The dense (and the sparse) simplex stop at a first limit of 2 iterations; the retry's
+    limit solves it: w2_certified itself, without the w2_emd fallback, is exact."""
+    rng = np.random.default_rng(13)
+    x, y = rng.standard_normal((300, 2)), rng.standard_normal((300, 2))
+    monkeypatch.setattr(W, "_DENSE_MAX_PAIRS", size)
+    monkeypatch.setattr(W, "_iteration_limits", lambda n_arcs: (2, 10**8))
+    res = w2_certified(x, y)
+    assert res.method == ("sparse" if size == 100 * 100 else "dense")
+    assert res.value == pytest.approx(_assignment_w2(x, y), rel=1e-9)
+
+
+def test_w2_many_warm_and_cold_failures_fall_back_to_emd(monkeypatch) -> None:
+    """Problem 1's warm start fails and so does its cold solve: a w2_emd value, marked as a
+    warm fallback."""
+    ref, samples = _converging_sequence(60, 50, 2, seed=53)
+    solve = W._solve
+    calls = []
+
+    def second_fails(x, y, a, b):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("exact W2: optimality not proven")
+        return solve(x, y, a, b)
+
+    def warm_fails(*args):
+        raise W._NotClosed("exact W2: certificate loop did not close in 12 rounds")
+
+    monkeypatch.setattr(W, "_solve", second_fails)
+    monkeypatch.setattr(W, "_solve_warm", warm_fails)
+    with pytest.warns(RuntimeWarning, match=r"samples\[1\]"):
+        res = w2_many_certified(ref, samples)
+    assert (res[0].method, res[0].warm_fallback) == ("dense", False)
+    assert (res[1].method, res[1].warm_fallback) == ("emd", True)
+    assert res[1].value == pytest.approx(w2_emd(ref, samples[1]), rel=1e-12)
