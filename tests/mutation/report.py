@@ -77,19 +77,21 @@ def report(seconds: int | None, what: str, earlier: dict[str, str]) -> str:
         "| score |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    open_survivors, tested = [], set()
+    open_survivors, tested, partial, rerun = [], set(), [], set()
     for mod in sorted({module(n) for n in st}):
         names = [n for n in st if module(n) == mod]
         c = Counter(st[n] for n in names)
-        if c["not checked"] == len(names) and mod in earlier:
+        run = len(names) - c["not checked"]
+        if c["not checked"] and mod in earlier:  # named mutants only: the earlier row stands
             lines.append(
                 earlier[mod].rstrip(" |").removesuffix(" (earlier run)") + " (earlier run) |"
             )
+            if run:
+                partial.append((mod, run, c, [n for n in names if st[n] != "not checked"]))
             continue
         tested.add(mod)
         surv = [n for n in names if st[n] == "survived"]
         n_eq = sum(n in eq for n in surv)
-        run = len(names) - c["not checked"]
         other = run - c["killed"] - c["timeout"] - c["survived"]
         score = f"{(c['killed'] + c['timeout']) / (run - n_eq):.1%}" if run > n_eq else "not run"
         lines.append(
@@ -97,7 +99,26 @@ def report(seconds: int | None, what: str, earlier: dict[str, str]) -> str:
             f"{c['survived']} | {n_eq} | {other} | {score} |"
         )
         open_survivors += [n for n in surv if n not in eq]
-    stale = sorted(n for n in eq if module(n) in tested and st.get(n) != "survived")
+    if partial:
+        lines += [
+            "",
+            "Named mutants re-run this time (the earlier survivors and the functions changed "
+            "since; the rows above are the earlier whole-module runs):",
+            "",
+            "| module | re-run | killed | timeout | survived | of them equivalent | other |",
+            "|---|---|---|---|---|---|---|",
+        ]
+    for mod, run, c, ran in partial:
+        surv = [n for n in ran if st[n] == "survived"]
+        n_eq = sum(n in eq for n in surv)
+        other = run - c["killed"] - c["timeout"] - c["survived"]
+        lines.append(
+            f"| re-run: {mod} | {run} | {c['killed']} | {c['timeout']} | {c['survived']} | {n_eq} "
+            f"| {other} |"
+        )
+        open_survivors += [n for n in surv if n not in eq]
+        rerun.update(ran)
+    stale = sorted(n for n in eq if (module(n) in tested or n in rerun) and st.get(n) != "survived")
     lines += ["", f"## Survivors no test kills and not listed as equivalent: {len(open_survivors)}"]
     for n in open_survivors:
         lines += ["", f"`{n}`", "", "```diff", diff(n), "```"]
