@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -495,7 +496,7 @@ def test_coarsen_cells_are_equal_count_slabs_with_weighted_centroids() -> None:
     for s in range(3):
         cells = sorted(set(labels[slab_x == s]), key=lambda c: x[labels == c, 1].min())
         assert len(cells) == 3
-        for lo, hi in zip(cells, cells[1:]):
+        for lo, hi in pairwise(cells):
             assert x[labels == lo, 1].max() < x[labels == hi, 1].min()
     np.testing.assert_allclose(mass, np.bincount(labels, weights=w), rtol=1e-14)
     for c in range(9):
@@ -711,7 +712,7 @@ def test_sparse_rounds_bookkeeping(monkeypatch) -> None:
     res = w2_certified(x, y)
     ev = spy.finest()
     added = [e[1] for e in ev if e[0] == "_add_pairs"]
-    after_check = [e[1] for p, e in zip(ev, ev[1:]) if p == ("_certify", False)]
+    after_check = [e[1] for p, e in pairwise(ev) if p == ("_certify", False)]
     assert res.n_rounds == sum(e[0] == "_emd_sparse" for e in ev) > 1
     assert res.n_added_pairs == sum(added) > 0
     assert res.n_added_by_full_check == sum(after_check) > 0
@@ -726,9 +727,7 @@ def test_round_limit_is_exact(monkeypatch) -> None:
     spy = _Spy(monkeypatch)
     value = w2_certified(x, y).value
     starts = [k for k, e in enumerate(spy.events) if e[0] == "_sparse_rounds"] + [None]
-    need = max(
-        sum(e[0] == "_emd_sparse" for e in spy.events[s:t]) for s, t in zip(starts, starts[1:])
-    )
+    need = max(sum(e[0] == "_emd_sparse" for e in spy.events[s:t]) for s, t in pairwise(starts))
     monkeypatch.setattr(W, "_MAX_ROUNDS", need)
     assert w2_certified(x, y).value == value
     monkeypatch.setattr(W, "_MAX_ROUNDS", need - 1)
