@@ -174,6 +174,19 @@ def _emd_dense(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> tuple[np.ndarr
     )
 
 
+def _balanced(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The duals shifted to (u - s, v + s), s = (mid(u) - mid(v)) / 2, mid = (max + min) / 2.
+
+    Every u_i + v_j, hence every reduced cost, is unchanged; only the common offset goes. The
+    network simplex's potentials carry the offset of its artificial root arcs, about
+    (n + m) max c_ij (seen: u near +5.0e9, v near -5.0e9 for costs up to 1.3e6), and _scale,
+    every tolerance and the rounding of r_ij = c_ij - u_i - v_j grow with it. After the shift
+    max |u| + max |v| is as small as a common offset can make it.
+    """
+    s = 0.25 * (u.max() + u.min() - v.max() - v.min())
+    return u - s, v + s
+
+
 def _emd_sparse(
     a: np.ndarray,
     b: np.ndarray,
@@ -185,14 +198,15 @@ def _emd_sparse(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sparse network simplex on the listed arcs, warm-started from potentials (u0, v0).
 
-    Returns the plan as (rows, cols, flows) and the duals (u, v) of the sparse problem.
+    Returns the plan as (rows, cols, flows) and the duals (u, v) of the sparse problem,
+    ``_balanced``.
     """
     r64 = rows.astype(np.uint64)
     c64 = cols.astype(np.uint64)
     for limit in _iteration_limits(len(rows)):
         fr, fc, fv, _, u, v, code = emd_c_sparse(a, b, r64, c64, cost, limit, u0, v0)
         if code == 1:
-            return fr.astype(np.int64), fc.astype(np.int64), fv, u, v
+            return fr.astype(np.int64), fc.astype(np.int64), fv, *_balanced(u, v)
         if code != 3:
             break
     raise RuntimeError(
@@ -401,16 +415,20 @@ def _certify(
     Upper bound: the plan's cost sum_k f_k c_k. Lower bound (weak duality): u'_i = u_i +
     min_j r_ij (the c-transform of v) makes (u', v) feasible for every pair, so
     a.u + b.v + sum_i a_i min_j r_ij <= W2^2, less 64 eps * scale for the check's own rounding.
-    Returns (proven, rows, cols): proven when the gap is below _GAP_RTOL * cost + the rounding
-    allowance, else the violated pairs to add.
+    Returns (proven, rows, cols): proven when the gap is below the allowance _GAP_RTOL * cost +
+    256 eps * scale, else the violated pairs to add: each row's worst pair where r_ij is below
+    -min(_REL_TOL * scale, allowance / 2) (rows within that contribute at most half the
+    allowance to the gap, since sum_i a_i = 1; _REL_TOL * scale alone can exceed the whole
+    allowance when W2^2 is far below the scale).
     """
     scale = _scale(x, y, sol.u, sol.v)
-    row_min, rows, cols = _full_check(x, y, sol.u, sol.v, _REL_TOL * scale)
     sol.cost = float(np.dot(sol.flows, _pair_costs(x, y, sol.rows, sol.cols)))
+    allowance = _GAP_RTOL * abs(sol.cost) + 256 * _EPS * scale
+    tol = min(_REL_TOL * scale, 0.5 * allowance)
+    row_min, rows, cols = _full_check(x, y, sol.u, sol.v, tol)
     sol.lower = float(a @ sol.u + b @ sol.v + a @ row_min) - 64 * _EPS * scale
     sol.min_rc = float(row_min.min())
-    proven = sol.cost - sol.lower <= _GAP_RTOL * abs(sol.cost) + 256 * _EPS * scale
-    return proven, rows, cols
+    return sol.cost - sol.lower <= allowance, rows, cols
 
 
 # --------------------------------------------------------------------------- solvers
@@ -422,7 +440,8 @@ def _solve_dense(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray) -> 
     rows, cols = np.divmod(np.arange(n * m), m)
     plan, log = _emd_dense(a, b, _pair_costs(x, y, rows, cols).reshape(n, m))
     r, c = np.nonzero(plan)
-    return _Solution(r, c, plan[r, c], log["u"], log["v"], n_levels=1, n_pairs=n * m)
+    u, v = _balanced(log["u"], log["v"])
+    return _Solution(r, c, plan[r, c], u, v, n_levels=1, n_pairs=n * m)
 
 
 def _knn_keys(x: np.ndarray, y: np.ndarray, tree_x: cKDTree, tree_y: cKDTree, k: int) -> np.ndarray:
@@ -684,10 +703,11 @@ def w2_many_certified(ref: Any, samples: Any, order: Any = None) -> list[W2Resul
     sum_ij P_ij c_ij with a relative gap below _GAP_RTOL. A warm start that does not close
     within _WARM_MAX_ROUNDS rounds falls back to the cold path (``warm_fallback`` True).
 
-    Should the cold path itself fail to prove optimality (seen with diverged early checkpoints
-    whose samples reach 1e3-1e17: POT's sparse solver then stops short of the sparse optimum),
-    it warns and uses ``w2_emd`` exactly as ``w2`` does (method "emd", NaN bounds), and the
-    next problem starts cold.
+    Should the cold path itself fail to prove optimality (seen with 1% of the samples 1e5
+    times farther out than the rest: POT's own potentials, offset by its artificial arcs' cost
+    (n + m) max c_ij, then lose the low bits that the small reduced costs need, and its sparse
+    optimum is off by more than the certificate allows), it warns and uses ``w2_emd`` exactly
+    as ``w2`` does (method "emd", NaN bounds), and the next problem starts cold.
 
     Returns the W2Result of each model, in the input order (not the solving order). Raises
     ValueError for bad input and RuntimeError when even ``w2_emd`` does not converge.
