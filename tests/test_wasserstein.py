@@ -640,6 +640,32 @@ def test_knn_keys_are_each_points_nearest_in_the_other_set(n: int, m: int) -> No
     assert len(keys) == (n + m) * k and set(keys.tolist()) == set(expect.tolist())
 
 
+def test_result_divides_by_the_frame_factor() -> None:
+    """A solution found in the frame of factor f = 4: the value is divided by f; the cost, the
+    lower bound, the gap and the least reduced cost (all squared lengths) by f^2."""
+    sol = W._Solution(
+        np.array([0]),
+        np.array([0]),
+        np.array([1.0]),
+        np.zeros(1),
+        np.zeros(1),
+        n_levels=2,
+        n_rounds=3,
+        n_pairs=7,
+        n_added=5,
+        n_added_full=2,
+        cost=64.0,
+        lower=48.0,
+        min_rc=-32.0,
+    )
+    res = W._result(sol, "sparse", 4.0, warm_fallback=True)
+    assert (res.value, res.cost, res.lower_bound, res.gap) == (2.0, 4.0, 3.0, 1.0)
+    assert res.min_reduced_cost == -2.0
+    assert (res.n_rounds, res.n_candidate_pairs, res.n_added_pairs) == (3, 7, 5)
+    assert (res.n_added_by_full_check, res.n_levels) == (2, 2)
+    assert (res.method, res.warm_fallback) == ("sparse", True)
+
+
 def test_certify_bounds_and_allowance() -> None:
     """_certify on a dense solution: cost = sum_k f_k c_k; lower = a.u + b.v + a.row_min less
     64 eps * scale (the all-pairs check's own rounding)."""
