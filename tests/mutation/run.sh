@@ -3,6 +3,7 @@
 # [tool.mutmut], then the per-module report (tests/mutation/report.md). Not part of the CI
 # test run (it takes tens of minutes: the report says how long); run it after changing one of
 # those modules or their tests:   bash tests/mutation/run.sh ["scorew2.schedule.*" ...]
+# (WHAT="..." names the run in the report when the list is long)
 # mutmut's verdicts per source file (its mutants/src/scorew2/*.py.meta) are kept in
 # tests/mutation/state/: a named run on a fresh checkout starts from them, and mutmut itself
 # drops the verdicts of every function whose code changed since.
@@ -20,4 +21,4 @@ start=$(date +%s)
 seconds=$(( $(date +%s) - start ))
 mkdir -p "$state" && cp mutants/src/scorew2/*.py.meta "$state"/
 .venv/bin/python tests/mutation/report.py --seconds "$seconds" --out tests/mutation/report.md \
-  --what "${*:-every mutant}"
+  --what "${WHAT:-${*:-every mutant}}"
