@@ -79,15 +79,17 @@ def _header(seconds: int | None, what: str) -> list[str]:
     ]
 
 
-def _counts(ran: list[str], st: dict[str, str], eq: dict[str, str]) -> tuple[str, list[str]]:
-    """'killed | timeout | survived | equivalent | other' cells of the mutants run, and the
-    survivors that are not listed as equivalent."""
+def _counts(ran: list[str], st: dict[str, str], eq: dict[str, str]) -> tuple[str, str, list[str]]:
+    """'killed | timeout | survived | equivalent | other' cells of the mutants run, their score
+    (killed + timeout) / (run - equivalent), and the survivors not listed as equivalent."""
     c = Counter(st[n] for n in ran)
     surv = [n for n in ran if st[n] == "survived"]
     n_eq = sum(n in eq for n in surv)
     other = len(ran) - c["killed"] - c["timeout"] - c["survived"]
     cells = f"{c['killed']} | {c['timeout']} | {c['survived']} | {n_eq} | {other}"
-    return cells, [n for n in surv if n not in eq]
+    done = len(ran) - n_eq
+    score = f"{(c['killed'] + c['timeout']) / done:.1%}" if done > 0 else "not run"
+    return cells, score, [n for n in surv if n not in eq]
 
 
 def report(seconds: int | None, what: str, earlier: dict[str, str]) -> str:
@@ -96,7 +98,7 @@ def report(seconds: int | None, what: str, earlier: dict[str, str]) -> str:
     for mod in sorted({module(n) for n in st}):
         names = [n for n in st if module(n) == mod]
         ran = [n for n in names if st[n] != "not checked"]
-        cells, open_ = _counts(ran, st, eq)
+        cells, score, open_ = _counts(ran, st, eq)
         open_survivors += open_
         checked.update(ran)
         if len(ran) < len(names) and mod in earlier:  # named mutants: the earlier row stands
@@ -106,13 +108,6 @@ def report(seconds: int | None, what: str, earlier: dict[str, str]) -> str:
             if ran:
                 partial.append(f"| re-run: {mod} | {len(ran)} | {cells} |")
             continue
-        c = Counter(st[n] for n in ran)
-        n_eq = sum(n in eq and st[n] == "survived" for n in ran)
-        score = (
-            f"{(c['killed'] + c['timeout']) / (len(ran) - n_eq):.1%}"
-            if len(ran) > n_eq
-            else "not run"
-        )
         lines.append(f"| {mod} | {len(names)} | {len(names) - len(ran)} | {cells} | {score} |")
     if partial:
         lines += [
