@@ -504,6 +504,17 @@ def test_coarsen_cells_are_equal_count_slabs_with_weighted_centroids() -> None:
         np.testing.assert_allclose(cent[c], w[sel] @ x[sel] / w[sel].sum(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [70, 71])
+def test_coarsen_unequal_slabs_still_give_equal_count_cells(n: int) -> None:
+    """n not a multiple of the 9 cells: the slabs along x hold 24 or 23 points, and each is
+    cut by rank within it, so every cell holds 7 or 8 points (never a remnant)."""
+    rng = np.random.default_rng(40)
+    x = rng.standard_normal((n, 2))
+    labels, cent, _ = W._coarsen(x, np.full(n, 1 / n), 8)
+    sizes = np.bincount(labels)
+    assert len(cent) == 9 and sizes.min() >= 7 and sizes.max() <= 8
+
+
 def test_coarsen_high_dimension_cuts_the_axes_of_largest_spread() -> None:
     """d = 6 > log2(64 / 8): the cuts use the 3 axes of largest variance (1, 3, 5 here), each
     halved: 8 cells of 8 that do not depend on the other coordinates."""
@@ -702,6 +713,77 @@ def test_certify_adds_pairs_the_allowance_cannot_absorb() -> None:
     assert not proven
     assert sorted(rows.tolist()) == sorted(sol.rows[sol.cols == k].tolist())
     assert (cols == k).all()
+
+
+def test_certify_returns_violations_beyond_half_the_allowance() -> None:
+    """The pairs to add are those with r_ij below -min(_REL_TOL scale, allowance / 2): on the
+    set above, v_k raised by 1e-7 puts two rows' reduced costs at -1e-7, between half the
+    allowance (5.5e-8) and 1.5 times it, far inside _REL_TOL scale. The gap then grows by
+    1.7e-9 only, so the proof holds, and both rows' pairs are still returned."""
+    rng = np.random.default_rng(52)
+    x = 1e-2 * rng.standard_normal((40, 2)) + [1e3, 0.0]
+    y = 1e-2 * rng.standard_normal((30, 2)) + [1e3, 0.0]
+    a, b = W._uniform(40), W._uniform(30)
+    sol = W._solve_dense(x, y, a, b)
+    scale = W._scale(x, y, sol.u, sol.v)
+    cost = float(np.dot(sol.flows, W._pair_costs(x, y, sol.rows, sol.cols)))
+    allowance = W._GAP_RTOL * cost + 256 * W._EPS * scale
+    assert 0.5 * allowance < 1e-7 < 1.5 * allowance < W._REL_TOL * scale
+    k = int(np.flatnonzero(np.bincount(sol.cols, minlength=30) == 2)[0])
+    sol.v[k] += 1e-7
+    proven, rows, cols = W._certify(x, y, a, b, sol)
+    assert proven
+    assert sorted(rows.tolist()) == sorted(sol.rows[sol.cols == k].tolist())
+    assert (cols == k).all()
+
+
+def test_sparse_rounds_count_the_pairs_the_full_check_adds() -> None:
+    """With the local search disabled (each point its own only neighbour, so it proposes the
+    plan's own pairs) and only the north-west-corner arcs to start from, every added pair comes
+    from the all-pairs check, over many rounds: n_added_full sums them all."""
+    rng = np.random.default_rng(54)
+    x, y = rng.standard_normal((60, 2)), rng.standard_normal((50, 2))
+    a, b = W._uniform(60), W._uniform(50)
+    nr, nc = W._northwest_arcs(x, y, a, b)
+    near = (np.arange(60)[:, None], np.arange(50)[:, None])
+    sol = W._sparse_rounds(x, y, a, b, nr * 50 + nc, np.zeros(60), np.zeros(50), near, 1, 200)
+    assert sol.n_rounds > 3 and sol.n_added > 0
+    assert sol.n_added_full == sol.n_added
+    assert sol.cost == pytest.approx(w2_emd(x, y) ** 2, rel=1e-12)
+
+
+def test_warm_start_carries_the_duals_across_a_change_of_frame(monkeypatch) -> None:
+    """A frame factor f multiplies every c_ij, hence the optimal duals, by f^2: the previous
+    problem's duals (frame 2) times (8 / 2)^2 are optimal for the same problem in frame 8, so
+    the warm start's simplex needs only a few pivots. With a limit of 100 pivots on the warm
+    solves it closes; duals scaled by any other factor (4, 8, 64, 256, 1/16 on either side)
+    need more there and fall back to the cold path."""
+    rng = np.random.default_rng(55)
+    ref, y = rng.standard_normal((300, 2)), rng.standard_normal((300, 2))
+    assert W._frame(ref, y)[2] == 1.0
+    factors, plain = iter([2.0, 8.0]), W._frame
+
+    def framed(x, z):
+        x0, z0, _ = plain(x, z)
+        f = next(factors)
+        return f * x0, f * z0, f
+
+    limits, warm = W._iteration_limits, W._solve_warm
+    capped = {"on": False}
+
+    def solve_warm(*args):
+        capped["on"] = True
+        try:
+            return warm(*args)
+        finally:
+            capped["on"] = False
+
+    monkeypatch.setattr(W, "_frame", framed)
+    monkeypatch.setattr(W, "_solve_warm", solve_warm)
+    monkeypatch.setattr(W, "_iteration_limits", lambda n: (100,) if capped["on"] else limits(n))
+    first, second = w2_many_certified(ref, np.stack([y, y]))
+    assert second.method == "warm" and not second.warm_fallback
+    assert second.value == pytest.approx(first.value, rel=1e-12)
 
 
 def test_balanced_duals_keep_every_pair_sum_and_drop_the_offset() -> None:
