@@ -9,6 +9,7 @@ import pytest
 
 from scorew2.generated import main
 from scorew2.readme import dimsweep_block, render, runtimes_block, theorem3_block
+from scorew2.tables import runtimes_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,24 +37,38 @@ def test_a_changed_number_is_caught(tmp_path: Path) -> None:
 
 
 def test_runtimes_block_sums_each_stage(tmp_path: Path) -> None:
-    """Per experiment and stage the CPU seconds of its jobs; the last row their sums and the
-    largest job's memory."""
+    """Per experiment and stage the CPU seconds of its jobs, their total, the jobs' wall
+    seconds; the last row their sums and the largest job's memory."""
     rows = [
-        ("train", "a/x/T10", 10.0, 100.0),
-        ("w2", "a/x/none/T10", 2.5, 300.0),
-        ("w2", "a/x/spectral_norm/T10", 1.5, 50.0),
-        ("train", "b/x/T5", 4.0, 700.0),
+        ("train", "a/x/T10", 12.0, 10.0, 100.0),
+        ("w2", "a/x/none/T10", 3.0, 2.5, 300.0),
+        ("w2", "a/x/spectral_norm/T10", 2.0, 1.5, 50.0),
+        ("train", "b/x/T5", 5.0, 4.0, 700.0),
     ]
-    pd.DataFrame(rows, columns=["rule", "job", "seconds", "max_rss_mb"]).to_csv(
+    pd.DataFrame(rows, columns=["rule", "job", "seconds", "cpu_seconds", "max_rss_mb"]).to_csv(
         tmp_path / "runtimes.csv", index=False
     )
     lines = runtimes_block(tmp_path).splitlines()
-    assert lines[0] == "| experiment | train | w2 | all jobs | largest job (MB) |"
+    assert lines[0] == "| experiment | train | w2 | all jobs | jobs' wall s | largest job (MB) |"
     assert lines[2:] == [
-        "| a | 10 | 4 | 14 | 300 |",
-        "| b | 4 | 0 | 4 | 700 |",
-        "| all experiments | 14 | 4 | 18 | 700 |",
+        "| a | 10 | 4 | 14 | 17 | 300 |",
+        "| b | 4 | 0 | 4 | 5 | 700 |",
+        "| all experiments | 14 | 4 | 18 | 22 | 700 |",
     ]
+
+
+def test_runtimes_table_reads_wall_and_cpu_time_of_each_benchmark(tmp_path: Path) -> None:
+    """One row per Snakemake benchmark file: rule and job from its path, ``s`` as seconds,
+    ``cpu_time`` as cpu_seconds, ``max_rss`` as max_rss_mb."""
+    f = tmp_path / "w2" / "a" / "x" / "T10.tsv"
+    f.parent.mkdir(parents=True)
+    f.write_text("s\th:m:s\tmax_rss\tcpu_time\n7.5\t0:00:07\t321.5\t5.25\n")
+    df = runtimes_table(tmp_path)
+    assert df.to_dict("records") == [
+        dict(rule="w2", job="a/x/T10", seconds=7.5, cpu_seconds=5.25, max_rss_mb=321.5)
+    ]
+    with pytest.raises(ValueError, match="no benchmark files"):
+        runtimes_table(tmp_path / "w2" / "a" / "x" / "none")
 
 
 def test_theorem3_block_gives_one_row_per_size(tmp_path: Path) -> None:

@@ -214,6 +214,17 @@ def _scale_rows(d: Affine, j: Affine, r: torch.Tensor) -> Affine:
     return d0 * j[0], lin, rest
 
 
+def _scale_constant(d: Affine, w: torch.Tensor) -> Affine:
+    """``_scale_rows`` for a constant Jacobian W (M, H, A) (layer 1: Jz_1 = W_1, with no
+    first-order part and no rest): d W = d0 W + (W dl) . delta + rest, |rest| <= |W| dE."""
+    wk = w.unsqueeze(-1)
+    return (
+        d[0].unsqueeze(2) * wk,
+        wk.unsqueeze(-1) * d[1].unsqueeze(2),
+        wk.abs() * d[2].unsqueeze(2),
+    )
+
+
 def _linear(w: torch.Tensor, f: Affine) -> Affine:
     """W f for a weight (M, out, in): exact on the affine part, |W| on the remainder."""
     return _matmul(w, f[0]), _matmul(w, f[1]), _matmul(w.abs(), f[2])
@@ -241,17 +252,14 @@ def affine_jacobian(layers: Layers, lo: torch.Tensor, hi: torch.Tensor) -> Affin
     eye = torch.eye(d, dtype=c.dtype).view(1, d, d, 1).expand(M, d, d, N)
     z: Affine = _linear(w1, (c, eye, torch.zeros_like(c)))
     z = (z[0] + c1.unsqueeze(-1), z[1], z[2])
-    jz: Affine = (
-        w1.unsqueeze(-1).expand(-1, -1, -1, N),
-        eye.new_zeros(M, w1.shape[1], d, d, N),
-        torch.zeros(M, w1.shape[1], d, N, dtype=c.dtype),
-    )
+    jz: Affine | None = None  # Jz_1 = W_1, a constant: ``_scale_constant`` for layer 1
     for i, (w, b) in enumerate(layers[1:], start=2):
         s = torch.sigmoid(z[0])
         rho = _spread(z[1], r.unsqueeze(1)) + z[2]
         k_h, k_d = _curvatures(z[0] - rho, z[0] + rho)
         slope = _taylor(z, s, s * (1 - s), k_d, rho)
-        jz = _linear(w, _scale_rows(slope, jz, r))
+        jh = _scale_constant(slope, w1) if jz is None else _scale_rows(slope, jz, r)
+        jz = _linear(w, jh)
         if i < len(layers):  # the output layer's value is not needed, only its Jacobian
             z = _linear(w, _taylor(z, F.softplus(z[0]), s, k_h, rho))
             z = (z[0] + b.unsqueeze(-1), z[1], z[2])

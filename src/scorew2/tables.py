@@ -802,7 +802,11 @@ def claims_markdown(claims: pd.DataFrame, prov: Mapping[str, Any]) -> str:
 
 
 def runtimes_table(benchmark_dir: str | Path) -> pd.DataFrame:
-    """Run time and peak memory of every benchmarked job (Snakemake ``benchmark:`` files)."""
+    """Run time and peak memory of every benchmarked job (Snakemake ``benchmark:`` files).
+
+    Per job: ``seconds``, its wall time (Snakemake's ``s``: it includes the time the job waited
+    for a core while other jobs ran), ``cpu_seconds``, the CPU time of its processes
+    (``cpu_time``, user + system), and ``max_rss_mb``."""
     rows = []
     root = Path(benchmark_dir)
     for f in sorted(root.rglob("*.tsv")):
@@ -813,6 +817,7 @@ def runtimes_table(benchmark_dir: str | Path) -> pd.DataFrame:
                 rule=rel.parts[0],
                 job="/".join(rel.parts[1:]),
                 seconds=float(b["s"].iloc[0]),
+                cpu_seconds=float(b["cpu_time"].iloc[0]) if "cpu_time" in b else np.nan,
                 max_rss_mb=float(b["max_rss"].iloc[0]) if "max_rss" in b else np.nan,
             )
         )
