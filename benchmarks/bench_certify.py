@@ -11,6 +11,7 @@ experiment at T = 50 (``.venv/bin/snakemake --cores 2
 results/runs/tsweep/four_clusters/train_T50/checkpoints.pt`` makes them).
 
     .venv/bin/python benchmarks/bench_certify.py [--experiment tsweep] [--T 50] [--steps 10]
+        [--regularizer none]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", default="tsweep")
     ap.add_argument("--dataset", default="four_clusters")
+    ap.add_argument("--regularizer", default="none", help="spectral_norm: the ReLU models")
     ap.add_argument("--T", type=int, default=50)
     ap.add_argument("--steps", type=int, default=10, help="every (T / steps)-th step")
     args = ap.parse_args()
@@ -47,7 +49,7 @@ def main() -> None:
     ev = cfg["evaluation"]
     base = Path(cfg["results_dir"])
     ckpt = base / "runs" / args.experiment / args.dataset / f"train_T{args.T}" / "checkpoints.pt"
-    gid = GroupId(args.experiment, args.dataset, "none", args.T)
+    gid = GroupId(args.experiment, args.dataset, args.regularizer, args.T)
     group = load_group(gid, ckpt, base / "data" / f"{args.dataset}.npz", run, ev["seed"])
     lo, hi = certify_regions(group, ev["lipschitz_paths"], ev["certify_k_sigma"])
     steps = np.unique(np.linspace(0, args.T - 1, min(args.steps, args.T)).astype(int))
@@ -72,7 +74,8 @@ def main() -> None:
     (t_i, b_i, u_i), (t_c, _, u_c), (t_a, b_a, u_a) = result.values()
     rel = np.abs(u_a - u_i) / np.maximum(1.0, np.abs(u_i))
     print(
-        f"{args.experiment} T = {args.T}, {len(steps)} steps x {group.model.n_models} models: "
+        f"{args.experiment} {args.regularizer} T = {args.T}, "
+        f"{len(steps)} steps x {group.model.n_models} models: "
         f"affine {t_i / t_a:.2f}x faster than intervals, {b_i / b_a:.2f}x fewer boxes; "
         f"upper bounds differ by at most {rel.max():.1e} of max(1, |upper|); "
         f"the default chunk {t_c / t_a:.2f}x faster than 4096 boxes per model "
