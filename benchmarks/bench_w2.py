@@ -162,15 +162,19 @@ def solve_once(solver: str, shape: str, n: int, seed: int) -> dict:
     return {"seconds": seconds, "peak_mb": peak, "cost": cost, "gap": gap}
 
 
-def in_child(solver: str, shape: str, n: int, seed: int) -> dict:
-    """``solve_once`` in a fresh one-thread process (its own peak memory)."""
+def in_child(solver: str, shape: str, n: int, seed: int) -> dict | None:
+    """``solve_once`` in a fresh one-thread process (its own peak memory); None, with the
+    child's error printed, when the solve fails."""
     out = subprocess.run(
         [sys.executable, __file__, "--child", solver, shape, str(n), str(seed)],
         env={**os.environ, **ONE_THREAD},
         capture_output=True,
         text=True,
-        check=True,
     )
+    if out.returncode != 0:
+        lines = out.stderr.strip().splitlines() or [f"exit status {out.returncode}"]
+        print(f"{shape:>9} {n:>6d} {solver} failed: {lines[-1]}", flush=True)
+        return None
     return json.loads(out.stdout.splitlines()[-1])
 
 
@@ -185,6 +189,8 @@ def scale(args: argparse.Namespace) -> None:
         for n in args.sizes:
             fast = in_child("fast", shape, n, args.seed + n)
             emd = in_child("emd", shape, n, args.seed + n) if n <= args.emd_max else None
+            if fast is None:
+                continue
             sizes.append(n)
             times.append(fast["seconds"])
             cols = ("-", "-", "-", "-")
