@@ -693,11 +693,9 @@ def test_certify_bounds_and_allowance() -> None:
     assert sol.min_rc == row_min.min()
 
 
-def test_certify_adds_pairs_the_allowance_cannot_absorb() -> None:
-    """W2^2 far below the scale (a tight set far from the origin, no frame). v_k raised by
-    1e-5 on a column served by two rows: their reduced costs fall to -1e-5, inside
-    _REL_TOL * scale (2e-5), and the lower bound drops by 1e-5 (2/40 - 1/30), beyond the
-    allowance (1.1e-7): the proof fails, and both rows' pairs are returned to be added."""
+def _far_tight_problem() -> tuple:
+    """W2^2 far below the scale: 40 and 30 points of spread 1e-2 at (1e3, 0), solved dense (no
+    frame). Returns x, y, a, b, the solution, its _scale and the certificate's gap allowance."""
     rng = np.random.default_rng(52)
     x = 1e-2 * rng.standard_normal((40, 2)) + [1e3, 0.0]
     y = 1e-2 * rng.standard_normal((30, 2)) + [1e3, 0.0]
@@ -705,7 +703,15 @@ def test_certify_adds_pairs_the_allowance_cannot_absorb() -> None:
     sol = W._solve_dense(x, y, a, b)
     scale = W._scale(x, y, sol.u, sol.v)
     cost = float(np.dot(sol.flows, W._pair_costs(x, y, sol.rows, sol.cols)))
-    allowance = W._GAP_RTOL * cost + 256 * W._EPS * scale
+    return x, y, a, b, sol, scale, W._GAP_RTOL * cost + 256 * W._EPS * scale
+
+
+def test_certify_adds_pairs_the_allowance_cannot_absorb() -> None:
+    """W2^2 far below the scale (a tight set far from the origin, no frame). v_k raised by
+    1e-5 on a column served by two rows: their reduced costs fall to -1e-5, inside
+    _REL_TOL * scale (2e-5), and the lower bound drops by 1e-5 (2/40 - 1/30), beyond the
+    allowance (1.1e-7): the proof fails, and both rows' pairs are returned to be added."""
+    x, y, a, b, sol, scale, allowance = _far_tight_problem()
     assert 1e-5 / 60 > allowance and 1e-5 < W._REL_TOL * scale
     k = int(np.flatnonzero(np.bincount(sol.cols, minlength=30) == 2)[0])
     sol.v[k] += 1e-5
@@ -720,14 +726,7 @@ def test_certify_returns_violations_beyond_half_the_allowance() -> None:
     set above, v_k raised by 1e-7 puts two rows' reduced costs at -1e-7, between half the
     allowance (5.5e-8) and 1.5 times it, far inside _REL_TOL scale. The gap then grows by
     1.7e-9 only, so the proof holds, and both rows' pairs are still returned."""
-    rng = np.random.default_rng(52)
-    x = 1e-2 * rng.standard_normal((40, 2)) + [1e3, 0.0]
-    y = 1e-2 * rng.standard_normal((30, 2)) + [1e3, 0.0]
-    a, b = W._uniform(40), W._uniform(30)
-    sol = W._solve_dense(x, y, a, b)
-    scale = W._scale(x, y, sol.u, sol.v)
-    cost = float(np.dot(sol.flows, W._pair_costs(x, y, sol.rows, sol.cols)))
-    allowance = W._GAP_RTOL * cost + 256 * W._EPS * scale
+    x, y, a, b, sol, scale, allowance = _far_tight_problem()
     assert 0.5 * allowance < 1e-7 < 1.5 * allowance < W._REL_TOL * scale
     k = int(np.flatnonzero(np.bincount(sol.cols, minlength=30) == 2)[0])
     sol.v[k] += 1e-7
