@@ -75,6 +75,7 @@ def test_dense_and_sparse_paths_are_both_exercised() -> None:
     big = w2_certified(rng.standard_normal((SPARSE_N, 2)), rng.standard_normal((SPARSE_N, 2)))
     assert big.method == "sparse" and big.n_levels >= 2
     assert big.n_candidate_pairs < SPARSE_N**2 / 10
+    assert small.gap_rtol == big.gap_rtol == W._GAP_RTOL == 1e-10
 
 
 @pytest.mark.parametrize("d", [4, 16, 32])
@@ -378,7 +379,7 @@ def test_w2_many_falls_back_to_emd_when_no_certificate_closes(monkeypatch) -> No
     for r in res:  # a w2_emd value: no certificate, nothing solved sparsely
         assert r.method == "emd" and r.warm_fallback is False
         assert r.cost == pytest.approx(r.value**2, rel=1e-12)
-        assert np.isnan([r.lower_bound, r.gap, r.min_reduced_cost]).all()
+        assert np.isnan([r.lower_bound, r.gap, r.min_reduced_cost, r.gap_rtol]).all()
         assert (r.n_rounds, r.n_added_pairs, r.n_added_by_full_check, r.n_levels) == (0, 0, 0, 1)
         assert r.n_candidate_pairs == 60 * 50
 
@@ -894,6 +895,21 @@ def test_round_limit_is_exact(monkeypatch) -> None:
         w2_certified(x, y)
 
 
+def _finest_certify(monkeypatch, size: int, verdict) -> tuple[np.ndarray, np.ndarray]:
+    """60 and 50 points, dense up to ``size`` pairs; at the finest level (60 points) _certify's
+    answer is replaced by ``verdict(sol)`` after the real check (coarser levels keep it)."""
+    rng = np.random.default_rng(52)
+    certify = W._certify
+
+    def patched(x, y, a, b, sol):
+        answer = certify(x, y, a, b, sol)
+        return answer if len(x) < 60 else verdict(sol)
+
+    monkeypatch.setattr(W, "_DENSE_MAX_PAIRS", size)
+    monkeypatch.setattr(W, "_certify", patched)
+    return rng.standard_normal((60, 2)), rng.standard_normal((50, 2))
+
+
 @pytest.mark.parametrize(
     ("size", "message"),
     [
@@ -902,22 +918,36 @@ def test_round_limit_is_exact(monkeypatch) -> None:
     ],
 )
 def test_unproven_without_violated_pairs_says_so(monkeypatch, size: int, message: str) -> None:
-    rng = np.random.default_rng(52)
-    x, y = rng.standard_normal((60, 2)), rng.standard_normal((50, 2))
-
-    certify = W._certify
-
-    def unproven(x, y, a, b, sol):  # at the finest level only
-        if len(x) < 60:
-            return certify(x, y, a, b, sol)
+    def unproven(sol):
         sol.cost, sol.lower, sol.min_rc = 2.0, 1.0, -0.5
         return False, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
 
-    monkeypatch.setattr(W, "_DENSE_MAX_PAIRS", size)
-    monkeypatch.setattr(W, "_certify", unproven)
+    x, y = _finest_certify(monkeypatch, size, unproven)
     with pytest.raises(RuntimeError) as err:
         w2_certified(x, y)
     assert str(err.value) == f"{message} (gap 1.000e+00, min reduced cost -5.000e-01)"
+
+
+@pytest.mark.parametrize("gap", [5e-10, 9.9e-10, 1.01e-9, 2e-9])
+def test_stuck_plan_is_accepted_within_the_looser_gap_only(monkeypatch, gap: float) -> None:
+    """When the all-pairs check's violated pairs are all candidates already (here: it returns
+    a pair of the plan), the plan is accepted if its gap is within _GAP_RTOL_STUCK = 1e-9 of
+    its cost (scale 0 here: no rounding allowance), and gap_rtol says so; beyond, it raises."""
+
+    def stuck(sol):
+        sol.cost, sol.lower, sol.scale = 1.0, 1.0 - gap, 0.0
+        return False, sol.rows[:1], sol.cols[:1]
+
+    x, y = _finest_certify(monkeypatch, 10 * 10, stuck)
+    assert W._GAP_RTOL_STUCK == 1e-9
+    if gap > 1e-9:
+        with pytest.raises(RuntimeError, match=f"no violated pair left to add .gap {gap:.3e}"):
+            w2_certified(x, y)
+        return
+    res = w2_certified(x, y)
+    assert res.method == "sparse" and res.gap_rtol == W._GAP_RTOL_STUCK
+    assert (res.cost, res.lower_bound) == (1.0, 1.0 - gap)
+    assert res.n_added_by_full_check == 0 and res.n_rounds >= 1
 
 
 def test_dense_solver_names_an_infeasible_problem() -> None:

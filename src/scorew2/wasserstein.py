@@ -17,7 +17,9 @@ dual is max a.u + b.v subject to u_i + v_j <= c_ij for ALL pairs (i, j).
       a.u + b.v + sum_i a_i min_j r_ij  <=  W2^2  <=  sum_ij P_ij c_ij.
 
   The minima run over all n m pairs (a blocked matrix product). Pairs with r_ij < -tol are
-  added and the sparse LP re-solved until the two bounds agree to _GAP_RTOL (relative).
+  added and the sparse LP re-solved until the two bounds agree to _GAP_RTOL (relative), or to
+  _GAP_RTOL_STUCK when every violated pair is already a candidate (POT's floating-point limit
+  on problems of 10^5 points; ``W2Result.gap_rtol`` says which was proven).
 - ``w2_many`` / ``w2_many_certified``: one fixed set against a sequence of similar sets (the
   checkpoints' samples, common random numbers), each problem warm-started from the previous
   one's plan and duals, each value certified as above (cold path when the warm start fails).
@@ -59,6 +61,10 @@ _GROUP = 8
 _REL_TOL = 1e-11
 # Certificate: accept when W2^2 - lower bound <= _GAP_RTOL * W2^2 (+ rounding allowance).
 _GAP_RTOL = 1e-10
+# ... or, when every violated pair is already a candidate (POT's network simplex cannot
+# improve the plan further: its potentials carry an offset of about (n + m) max c_ij, which
+# costs their low bits; seen at n = 50,000), <= _GAP_RTOL_STUCK * W2^2.
+_GAP_RTOL_STUCK = 1e-9
 _K_NN = 8  # nearest neighbours per point (both ways) in the first candidate set
 _K_LOCAL = 32  # neighbours of a point's partner examined by the local search
 _MAX_ROUNDS = 200
@@ -66,8 +72,10 @@ _MAX_ROUNDS = 200
 _WARM_MAX_ROUNDS = 12
 _K_WARM = 8  # w2_many: pairs (i, j') with j' among the _K_WARM neighbours of i's old partner
 # float64 entries per block of the all-pairs check: 256 KiB blocks stay in cache
-# (benchmarks/README.md)
+# (benchmarks/README.md); at least _MIN_BLOCK_ROWS rows: one-row blocks take BLAS's
+# matrix-vector path, 2x slower at m = 50,000
 _CHUNK_ELEMENTS = 1 << 15
+_MIN_BLOCK_ROWS = 8
 # result codes of POT's network simplex
 _RESULT = {0: "infeasible", 1: "optimal", 2: "unbounded", 3: "iteration limit reached"}
 
@@ -88,6 +96,9 @@ class W2Result:
     previous problem of the sequence) or "emd" (``w2_many``'s fallback to ``w2_emd`` when no
     certificate closed; bounds NaN). warm_fallback: ``w2_many`` tried a warm start, it did
     not close within _WARM_MAX_ROUNDS rounds, and the cold path (``method``) solved it.
+    gap_rtol: the relative gap proven, gap <= gap_rtol cost + rounding: _GAP_RTOL, or
+    _GAP_RTOL_STUCK when POT's network simplex could not improve a plan that every violated
+    pair was already a candidate of (NaN for method "emd").
     """
 
     value: float
@@ -102,6 +113,7 @@ class W2Result:
     n_levels: int
     method: str
     warm_fallback: bool = False
+    gap_rtol: float = _GAP_RTOL
 
 
 # --------------------------------------------------------------------------- input and costs
@@ -353,15 +365,15 @@ def _full_check(
     """Row minima over ALL pairs of r_ij = c_ij - u_i - v_j, and each row's worst pair.
 
     r_ij = (|x_i|^2 - u_i) + (|y_j|^2 - v_j) - 2 x_i.y_j is one matrix product of augmented
-    (n, d + 2) and (d + 2, m) factors, evaluated in row blocks of _CHUNK_ELEMENTS entries
-    (never more than one block in memory). Returns (row_min (n,), rows, cols): the rows whose
-    minimum is below -tol and the column where it is attained.
+    (n, d + 2) and (d + 2, m) factors, evaluated in row blocks of _CHUNK_ELEMENTS entries and
+    at least _MIN_BLOCK_ROWS rows (never more than one block in memory). Returns (row_min (n,),
+    rows, cols): the rows whose minimum is below -tol and the column where it is attained.
     """
     n, m = len(x), len(y)
     left = np.hstack([x, np.ones((n, 1)), (np.einsum("nd,nd->n", x, x) - u)[:, None]])
     right = np.hstack([-2.0 * y, (np.einsum("nd,nd->n", y, y) - v)[:, None], np.ones((m, 1))])
     right_t = np.ascontiguousarray(right.T)
-    step = max(1, _CHUNK_ELEMENTS // m)
+    step = max(_MIN_BLOCK_ROWS, _CHUNK_ELEMENTS // m)
     row_min = np.empty(n)
     row_arg = np.empty(n, dtype=np.int64)
     for s in range(0, n, step):
@@ -405,12 +417,18 @@ class _Solution:
     cost: float = np.nan
     lower: float = np.nan
     min_rc: float = np.nan
+    scale: float = np.nan
+    gap_rtol: float = _GAP_RTOL
+
+    def allowance(self, rtol: float) -> float:
+        """Gap accepted as proof: rtol * cost + 256 eps * scale (the check's own rounding)."""
+        return rtol * abs(self.cost) + 256 * _EPS * self.scale
 
 
 def _certify(
     x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, sol: _Solution
 ) -> tuple[bool, np.ndarray, np.ndarray]:
-    """All-pairs optimality check of ``sol`` (fills sol.cost, sol.lower, sol.min_rc).
+    """All-pairs optimality check of ``sol`` (fills sol.cost, sol.lower, sol.min_rc, sol.scale).
 
     Upper bound: the plan's cost sum_k f_k c_k. Lower bound (weak duality): u'_i = u_i +
     min_j r_ij (the c-transform of v) makes (u', v) feasible for every pair, so
@@ -421,9 +439,9 @@ def _certify(
     allowance to the gap, since sum_i a_i = 1; _REL_TOL * scale alone can exceed the whole
     allowance when W2^2 is far below the scale).
     """
-    scale = _scale(x, y, sol.u, sol.v)
+    scale = sol.scale = _scale(x, y, sol.u, sol.v)
     sol.cost = float(np.dot(sol.flows, _pair_costs(x, y, sol.rows, sol.cols)))
-    allowance = _GAP_RTOL * abs(sol.cost) + 256 * _EPS * scale
+    allowance = sol.allowance(_GAP_RTOL)
     tol = min(_REL_TOL * scale, 0.5 * allowance)
     row_min, rows, cols = _full_check(x, y, sol.u, sol.v, tol)
     sol.lower = float(a @ sol.u + b @ sol.v + a @ row_min) - 64 * _EPS * scale
@@ -484,8 +502,10 @@ def _sparse_rounds(
     (i, j') with j' among the ``near[1]`` neighbours of a partner j of i (and the same from the
     x side, ``near[0]``) whose reduced cost r_ij = c_ij - u_i - v_j is below -tol are added and
     the problem re-solved. When the local search finds nothing: the all-pairs ``_certify``; if
-    it fails, each row's most violated pair is added and the loop goes on. The candidate set
-    must contain a feasible plan. Raises _NotClosed after ``max_rounds`` rounds.
+    it fails, each row's most violated pair is added and the loop goes on. When every such
+    pair is already a candidate, the network simplex cannot do better: the plan is accepted if
+    its gap is within _GAP_RTOL_STUCK (``gap_rtol`` records it), else RuntimeError. The
+    candidate set must contain a feasible plan. Raises _NotClosed after ``max_rounds`` rounds.
     """
     m = len(y)
     near_x, near_y = near
@@ -505,17 +525,20 @@ def _sparse_rounds(
         keys, costs, n_new = _add_pairs(x, y, keys, costs, cr[bad] * m + cc[bad])
         if n_new == 0:
             proven, br, bc = _certify(x, y, a, b, sol)
+            if not proven:
+                keys, costs, n_new = _add_pairs(x, y, keys, costs, br * m + bc)
+                n_added_full += n_new
+                if n_new == 0:
+                    if not sol.cost - sol.lower <= sol.allowance(_GAP_RTOL_STUCK):
+                        raise RuntimeError(
+                            "exact W2: optimality not proven and no violated pair left to add "
+                            f"(gap {sol.cost - sol.lower:.3e}, min reduced cost {sol.min_rc:.3e})"
+                        )
+                    proven, sol.gap_rtol = True, _GAP_RTOL_STUCK
             if proven:
                 sol.n_added, sol.n_added_full = n_added, n_added_full
                 sol.n_pairs = keys.size
                 return sol
-            keys, costs, n_new = _add_pairs(x, y, keys, costs, br * m + bc)
-            n_added_full += n_new
-            if n_new == 0:
-                raise RuntimeError(
-                    "exact W2: optimality not proven and no violated pair left to add "
-                    f"(gap {sol.cost - sol.lower:.3e}, min reduced cost {sol.min_rc:.3e})"
-                )
         n_added += n_new
     raise _NotClosed(f"exact W2: certificate loop did not close in {max_rounds} rounds")
 
@@ -568,6 +591,7 @@ def _result(sol: _Solution, method: str, f: float, warm_fallback: bool = False) 
         n_levels=sol.n_levels,
         method=method,
         warm_fallback=warm_fallback,
+        gap_rtol=sol.gap_rtol,
     )
 
 
@@ -763,6 +787,7 @@ def _emd_result(value: float, n_pairs: int, warm_fallback: bool) -> W2Result:
         n_levels=1,
         method="emd",
         warm_fallback=warm_fallback,
+        gap_rtol=nan,
     )
 
 
