@@ -16,6 +16,11 @@ the weighted DSM loss on a batch of 128, autograd, clip_grad_norm_(1.0), torch.o
   points, against the notebook-style loop (randperm, antithetic t, per-step noise) of the
   baseline model; "train() 3 regs x 3" as the pipeline's training job of one data set.
 
+Against the machine's own batched GEMM: the kernel's FLOP rate (model-steps/s times the
+network's 2 B (5 d H + 6 H^2) = 6.46 MFLOP of matrix products per model-step: forward, weight
+and input gradients, B = 128, d = 2, H = 64) beside one-thread torch.bmm of M x (B x H) @
+(H x H), the network's main shape, timed in the same run.
+
 Usage: python benchmarks/bench_train.py [--repeats 5] [--steps 200] [--models 1 3 9 27] [--seeds 3]
 One torch thread.  The machine may be shared: only ratios measured in one run count.
 """
@@ -39,6 +44,10 @@ from scorew2.train import TrainConfig, train
 
 T = 10
 B = 128
+D, H = 2, 64
+# matrix-product FLOPs per model-step: forward 2B(2dH + 2H^2), weight gradients the same,
+# input gradients of layers 2-4 2B(2H^2 + dH)
+FLOP_PER_MODEL_STEP = 2 * B * (5 * D * H + 6 * H * H)
 SCHED = make_schedule("sigmoid", T, 1e-5, 1e-2)
 
 
@@ -145,6 +154,22 @@ def _rate(step: Callable[[int], None], steps: int, per_step: int) -> float:
     return steps * per_step / (time.perf_counter() - t0)
 
 
+def gemm_rate(m: int, steps: int, repeats: int) -> float:
+    """GFLOP/s of torch.bmm on M x (B x H) @ (H x H) float32, the median of ``repeats``."""
+    gen = torch.Generator().manual_seed(m)
+    a, w = torch.randn(m, B, H, generator=gen), torch.randn(m, H, H, generator=gen)
+    out = torch.empty(m, B, H)
+    for _ in range(20):
+        torch.bmm(a, w, out=out)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            torch.bmm(a, w, out=out)
+        rates.append(steps * m * 2 * B * H * H / (time.perf_counter() - t0) / 1e9)
+    return statistics.median(rates)
+
+
 def baseline_train(data: np.ndarray, epochs: int, seed: int) -> None:
     """The notebook's loop (randperm batches, antithetic t, weighted loss) for one model."""
     torch.manual_seed(seed)
@@ -216,6 +241,12 @@ def main() -> None:
         f"\nkernel 3 regs x {args.seeds} against the same models trained one at a time eagerly "
         f"({matched:.0f} model-steps/s): {mixed / matched:.2f}x"
     )
+
+    print(f"\n{'against bmm':<18} {'kernel GFLOP/s':>14} {'bmm GFLOP/s':>12} {'share':>6}")
+    for m in args.models:
+        kernel = statistics.median(rates[f"kernel M={m}"]) * FLOP_PER_MODEL_STEP / 1e9
+        gemm = gemm_rate(m, 20 * args.steps, args.repeats)
+        print(f"{'kernel M=' + str(m):<18} {kernel:14.2f} {gemm:12.2f} {kernel / gemm:6.0%}")
 
     if args.no_train:
         return

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from scorew2.generated import main
+from scorew2.jobs import CPU_MARK
 from scorew2.readme import dimsweep_block, render, runtimes_block, theorem3_block
 from scorew2.tables import runtimes_table
 
@@ -57,18 +58,28 @@ def test_runtimes_block_sums_each_stage(tmp_path: Path) -> None:
     ]
 
 
-def test_runtimes_table_reads_wall_and_cpu_time_of_each_benchmark(tmp_path: Path) -> None:
+def test_runtimes_table_reads_wall_time_and_the_logged_cpu_time_of_each_job(
+    tmp_path: Path,
+) -> None:
     """One row per Snakemake benchmark file: rule and job from its path, ``s`` as seconds,
-    ``cpu_time`` as cpu_seconds, ``max_rss`` as max_rss_mb."""
-    f = tmp_path / "w2" / "a" / "x" / "T10.tsv"
+    ``max_rss`` as max_rss_mb, and cpu_seconds from the last CPU line of the job's log (not
+    the benchmark's sampled cpu_time); a log without that line is refused, naming it."""
+    bench, logs = tmp_path / "benchmarks", tmp_path / "logs"
+    f = bench / "w2" / "a" / "shift0.05" / "T10.tsv"
     f.parent.mkdir(parents=True)
     f.write_text("s\th:m:s\tmax_rss\tcpu_time\n7.5\t0:00:07\t321.5\t5.25\n")
-    df = runtimes_table(tmp_path)
+    log = logs / "w2" / "a" / "shift0.05" / "T10.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(f"x INFO {CPU_MARK} 1.000\nx INFO {CPU_MARK} 6.125\n")
+    df = runtimes_table(bench, logs)
     assert df.to_dict("records") == [
-        dict(rule="w2", job="a/x/T10", seconds=7.5, cpu_seconds=5.25, max_rss_mb=321.5)
+        dict(rule="w2", job="a/shift0.05/T10", seconds=7.5, cpu_seconds=6.125, max_rss_mb=321.5)
     ]
+    log.write_text("x INFO w2 done\n")
+    with pytest.raises(ValueError, match=r"T10\.log: no 'cpu seconds"):
+        runtimes_table(bench, logs)
     with pytest.raises(ValueError, match="no benchmark files"):
-        runtimes_table(tmp_path / "w2" / "a" / "x" / "none")
+        runtimes_table(bench / "w2" / "a" / "none", logs)
 
 
 def test_theorem3_block_gives_one_row_per_size(tmp_path: Path) -> None:

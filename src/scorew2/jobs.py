@@ -6,6 +6,11 @@ the log with its message before it propagates (Snakemake then removes the step's
 Denormal floats (below 1.2e-38) are flushed to zero, as scorew2.train does while training:
 softplus of the maximise-phase networks' large activations makes them, and they are 3x
 slower to compute with; no number the pipeline reports is that small.
+
+The step's last log line is its CPU time (``CPU_MARK``, user + system of its process and its
+children, from getrusage at its end), which ``scorew2.tables.runtimes_table`` reads: Snakemake's
+``benchmark:`` cpu_time is sampled every 0.5 s for the first 15 s and every 30 s after, so it
+misses up to 30 s of a long job.
 """
 
 from __future__ import annotations
@@ -13,13 +18,37 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import resource
 import socket
 import sys
 import traceback
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["job"]
+__all__ = ["CPU_MARK", "cpu_seconds", "job", "logged_cpu_seconds"]
+
+CPU_MARK = "cpu seconds (user + system, this process and its children):"
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its waited-for children (getrusage)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def logged_cpu_seconds(log_path: str | os.PathLike) -> float:
+    """The CPU seconds that ``job`` wrote as the last ``CPU_MARK`` line of a step's log.
+
+    Raises FileNotFoundError for a missing log and ValueError, naming it, for a log without
+    that line (a step that was killed, or a log written before the line existed).
+    """
+    with open(log_path, encoding="utf-8") as fh:
+        found = re.findall(re.escape(CPU_MARK) + r" ([0-9.]+)", fh.read())
+    if not found:
+        raise ValueError(f"{log_path}: no '{CPU_MARK}' line (was the step killed?)")
+    return float(found[-1])
 
 
 @contextlib.contextmanager
@@ -55,4 +84,5 @@ def job(smk: Any) -> Iterator[logging.Logger]:
         handler.stream.write(traceback.format_exc())
         raise
     finally:
+        logger.info("%s %.3f", CPU_MARK, cpu_seconds())
         handler.close()

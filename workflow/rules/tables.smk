@@ -43,5 +43,6 @@ rule runtimes:
     params:
         code=get_code("runtimes"),
         benchmarks=f"{R}/benchmarks",
+        logs=f"{R}/logs",
     script:
         "../scripts/runtimes.py"
