@@ -928,25 +928,41 @@ def test_unproven_without_violated_pairs_says_so(monkeypatch, size: int, message
     assert str(err.value) == f"{message} (gap 1.000e+00, min reduced cost -5.000e-01)"
 
 
-@pytest.mark.parametrize("gap", [5e-10, 9.9e-10, 1.01e-9, 2e-9])
-def test_stuck_plan_is_accepted_within_the_looser_gap_only(monkeypatch, gap: float) -> None:
+_AT_ALLOWANCE = 1e-9 + 256 * W._EPS * 1e13  # cost 1, scale 1e13: 1 - gap is exact (Sterbenz)
+
+
+@pytest.mark.parametrize(
+    ("cost", "scale", "gap", "accepted"),
+    [
+        (1.0, 0.0, 9.9e-10, True),  # scale 0: the allowance is 1e-9 * cost alone
+        (1.0, 0.0, 1.01e-9, False),
+        (4.0, 1e4, 4.5e-9, True),  # allowance 4e-9 + 256 eps 1e4 = 4.5684e-9
+        (4.0, 1e4, 4.5695e-9, False),  # between 256 and 257 eps * scale
+        (4.0, 1e4, 4.6e-9, False),
+        (1.0, 1e13, _AT_ALLOWANCE, True),  # exactly at the allowance
+    ],
+)
+def test_stuck_plan_is_accepted_within_the_looser_gap_only(
+    monkeypatch, cost: float, scale: float, gap: float, accepted: bool
+) -> None:
     """When the all-pairs check's violated pairs are all candidates already (here: it returns
-    a pair of the plan), the plan is accepted if its gap is within _GAP_RTOL_STUCK = 1e-9 of
-    its cost (scale 0 here: no rounding allowance), and gap_rtol says so; beyond, it raises."""
+    a pair of the plan), the plan is accepted if its gap is within _GAP_RTOL_STUCK * cost +
+    256 eps * scale (1e-9 instead of 1e-10), and gap_rtol says so; beyond, it raises."""
 
     def stuck(sol):
-        sol.cost, sol.lower, sol.scale = 1.0, 1.0 - gap, 0.0
+        sol.cost, sol.lower, sol.scale = cost, cost - gap, scale
         return False, sol.rows[:1], sol.cols[:1]
 
     x, y = _finest_certify(monkeypatch, 10 * 10, stuck)
     assert W._GAP_RTOL_STUCK == 1e-9
-    if gap > 1e-9:
+    gap = cost - (cost - gap)  # the gap the solver sees (off by 1 ulp of cost at most)
+    if not accepted:
         with pytest.raises(RuntimeError, match=f"no violated pair left to add .gap {gap:.3e}"):
             w2_certified(x, y)
         return
     res = w2_certified(x, y)
     assert res.method == "sparse" and res.gap_rtol == W._GAP_RTOL_STUCK
-    assert (res.cost, res.lower_bound) == (1.0, 1.0 - gap)
+    assert (res.cost, res.lower_bound, res.gap) == (cost, cost - gap, gap)
     assert res.n_added_by_full_check == 0 and res.n_rounds >= 1
 
 
