@@ -5,7 +5,9 @@ the weighted DSM loss on a batch of 128, autograd, clip_grad_norm_(1.0), torch.o
 (not fused).  Candidates, timed in the same run, interleaved, medians of repeats:
 
 - "kernel M": ScoreNet.dsm_loss_and_grad (hand-written backward) + per-model norm clipping +
-  fused AdamW on the single (M, P) parameter, M models per step;
+  fused AdamW on the single (M, P) parameter (scorew2.optim.FusedAdamW), M models per step;
+- "torch.optim M": the same step with torch.optim.AdamW(fused=True), the same kernel behind
+  torch.optim's Python (the previous round's trainer): the ratio is what FusedAdamW saves;
 - "autograd M": the same batched model through autograd (ScoreNet.forward + backward);
 - "kernel 3 regs x S": what the pipeline trains in one job: S seeds under each of the three
   regularisers (none, spectral_norm, weight_clip) as one batch of M = 3 S models; compared
@@ -39,6 +41,7 @@ from torch import nn
 from torch.nn.utils import parametrizations
 
 from scorew2.model import REGULARIZERS, ScoreNet
+from scorew2.optim import FusedAdamW
 from scorew2.schedule import make_schedule
 from scorew2.train import TrainConfig, train
 
@@ -122,11 +125,16 @@ def _mixed(seeds: int) -> tuple[list[int], list[str]]:
 
 
 def kernel_step(
-    m: int, seed: int, autograd: bool = False, mixed: bool = False
+    m: int, seed: int, autograd: bool = False, mixed: bool = False, torch_optim: bool = False
 ) -> Callable[[int], None]:
+    """One step of the batched model; ``torch_optim``: torch.optim.AdamW(fused=True) in place
+    of the trainer's FusedAdamW (the same kernel, bit-identical, without torch.optim's Python)."""
     seeds, regs = _mixed(m // 3) if mixed else (list(range(seed, seed + m)), ["none"] * m)
     net = ScoreNet(T, seeds, regs).train()
-    opt = torch.optim.AdamW([net.flat], lr=1e-3, weight_decay=0.01, fused=True)
+    if torch_optim:
+        opt = torch.optim.AdamW([net.flat], lr=1e-3, weight_decay=0.01, fused=True)
+    else:
+        opt = FusedAdamW(net.flat, lr=1e-3, weight_decay=0.01)
     x, t, eps, w = _batches(m, 16, seed)
 
     def step(k: int) -> None:
@@ -215,6 +223,9 @@ def main() -> None:
         cands[f"eager {reg}"] = (baseline_step(0, reg), 1)
     for m in args.models:
         cands[f"kernel M={m}"] = (kernel_step(m, 0), m)
+    compared = [m for m in args.models if m in (3, 9)]
+    for m in compared:  # the previous round's step: torch.optim's AdamW around the same kernel
+        cands[f"torch.optim M={m}"] = (kernel_step(m, 0, torch_optim=True), m)
     cands[f"kernel 3 regs x {args.seeds}"] = (
         kernel_step(3 * args.seeds, 0, mixed=True),
         3 * args.seeds,
@@ -237,6 +248,11 @@ def main() -> None:
     eager = {"none": base} | {r: statistics.median(rates[f"eager {r}"]) for r in REGULARIZERS[1:]}
     matched = len(eager) / sum(1.0 / v for v in eager.values())
     mixed = statistics.median(rates[f"kernel 3 regs x {args.seeds}"])
+    for m in compared:
+        ours, theirs = (statistics.median(rates[f"{k} M={m}"]) for k in ("kernel", "torch.optim"))
+        print(
+            f"kernel M={m} (FusedAdamW) against torch.optim.AdamW(fused=True): {ours / theirs:.2f}x"
+        )
     print(
         f"\nkernel 3 regs x {args.seeds} against the same models trained one at a time eagerly "
         f"({matched:.0f} model-steps/s): {mixed / matched:.2f}x"

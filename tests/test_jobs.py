@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,3 +25,36 @@ def test_job_logs_its_cpu_seconds_last_even_when_it_fails(tmp_path: Path) -> Non
     with pytest.raises(RuntimeError, match="boom"), job(smk):
         raise RuntimeError("boom")
     assert CPU_MARK in (tmp_path / "step.log").read_text().splitlines()[-1]
+
+
+def test_a_step_without_torch_does_not_import_it_and_one_with_torch_gets_its_threads(
+    tmp_path: Path,
+) -> None:
+    """In a fresh interpreter: ``job`` leaves torch unimported when the script has not imported
+    it (numpy-only steps start about 1.3 CPU-s faster) and sets OMP_NUM_THREADS for a later
+    import; with torch imported first, torch gets the step's threads and flushes denormals."""
+    code = (
+        "import os, sys\n"
+        "from types import SimpleNamespace\n"
+        "PRE"
+        "from scorew2.jobs import job\n"
+        f"smk = SimpleNamespace(log=[{str(tmp_path / 's.log')!r}], rule='r', wildcards={{}},"
+        " threads=3)\n"
+        "with job(smk):\n"
+        "    loaded = 'torch' in sys.modules\n"
+        "    print(loaded, os.environ['OMP_NUM_THREADS'], end=' ')\n"
+        "    if loaded:\n"
+        "        import torch\n"
+        "        t = torch.tensor([1e-39], dtype=torch.float32)\n"
+        "        print(torch.get_num_threads(), (t * 1.0).item() == 0.0, end='')\n"
+    )
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code.replace("PRE", pre)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for pre in ("", "import torch\n")
+    ]
+    assert outs == ["False 3 ", "True 3 3 True"]

@@ -51,9 +51,24 @@ def logged_cpu_seconds(log_path: str | os.PathLike) -> float:
     return float(found[-1])
 
 
+def _configure_torch(threads: int) -> None:
+    """The step's thread count for torch, and denormals flushed, without importing torch.
+
+    A step whose script imports no torch-using module (W2, bounds, data, tables, figures)
+    pays no torch import (about 1.3 CPU-s of the 2-core budget per step). Every script imports
+    what it uses at its top, so torch, when a step needs it, is loaded by now; the
+    ``OMP_NUM_THREADS`` set here gives a later import, and the step's children, the same count.
+    """
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(True)
+
+
 @contextlib.contextmanager
 def job(smk: Any) -> Iterator[logging.Logger]:
-    """Set up logging to ``smk.log[0]`` and ``torch.set_num_threads(smk.threads)``."""
+    """Set up logging to ``smk.log[0]``, and torch's threads (``smk.threads``) where loaded."""
     log_path = smk.log[0]
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     logger = logging.getLogger(f"scorew2.{smk.rule}")
@@ -65,10 +80,7 @@ def job(smk: Any) -> Iterator[logging.Logger]:
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").handlers[:] = [handler]
 
-    import torch
-
-    torch.set_num_threads(max(1, int(getattr(smk, "threads", 1))))
-    torch.set_flush_denormal(True)
+    _configure_torch(max(1, int(getattr(smk, "threads", 1))))
     logger.info(
         "rule %s, wildcards %s, host %s, SLURM job %s",
         smk.rule,

@@ -57,6 +57,7 @@ from scorew2.model import (
     regularizer_state,
     stack_states,
 )
+from scorew2.optim import FusedAdamW
 from scorew2.schedule import Schedule
 from scorew2.streams import stream_seed
 
@@ -75,7 +76,7 @@ __all__ = [
 ]
 
 STATE_FORMAT = "scorew2-train-state"
-STATE_VERSION = 1
+STATE_VERSION = 2
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -110,7 +111,6 @@ class TrainConfig:
     save_every: int = 50
     hidden: int = 64
     init: str = "torch"
-    fused: bool = True
     flush_denormal: bool = True
 
     def __post_init__(self) -> None:
@@ -395,9 +395,7 @@ class _Run:
             schedule.T, seeds, regularizer, dim=dim, hidden=cfg.hidden, init=cfg.init
         ).to(dev)
         self.net.train()
-        self.opt = torch.optim.AdamW(
-            [self.net.flat], lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cfg.fused or None
-        )
+        self.opt = FusedAdamW(self.net.flat, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.gens = [torch.Generator().manual_seed(stream_seed(s, "training")) for s in seeds]
         self.dev = dev
         self.data64 = torch.as_tensor(x0, dtype=torch.float64)
