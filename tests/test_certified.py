@@ -135,17 +135,24 @@ def test_random_nets_enclose_the_grid(reg: str) -> None:
 
 
 @pytest.mark.parametrize("reg", ["none", "spectral_norm"])
-def test_chunk_size_changes_no_bit_of_the_certificate(reg: str) -> None:
-    """Boxes are evaluated independently: 7 boxes per model per evaluation (many chunks, the
-    last one partial) give the same bounds, argmax and box counts, bit for bit, as 4096."""
+def test_chunk_size_changes_the_certificate_by_rounding_only(reg: str) -> None:
+    """Boxes are evaluated independently: 7 or 64 boxes per model per evaluation (many chunks,
+    the last one partial) give the same argmax, box counts and convergence as 4096, and the
+    same bounds up to rounding. The blocked matrix products round a row differently with the
+    size of the batch on some processors: on an AMD EPYC (family 25, model 17) the bounds move
+    by 1-6 units in the last place (none on an Intel Xeon model 167); 32 ulps allowed here."""
     net = ScoreNet(SCHED.T, [0, 1, 2], reg, init="xavier").eval()
     lo, hi = np.array([-1.0, -1.5]), np.array([1.0, 0.5])
-    a, b = (
-        certified_lipschitz(net, STEP, SCHED.alpha_bars, lo, hi, chunk=chunk) for chunk in (7, 4096)
+    ref, *others = (
+        certified_lipschitz(net, STEP, SCHED.alpha_bars, lo, hi, chunk=chunk, tol=1e-6)
+        for chunk in (4096, 7, 64)
     )
-    assert a.n_boxes.min() > 7
-    for name in ("lower", "upper", "argmax", "n_boxes", "converged"):
-        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert ref.n_boxes.min() > 3 * 64
+    for cert in others:
+        for name in ("argmax", "n_boxes", "converged"):
+            assert np.array_equal(getattr(cert, name), getattr(ref, name)), name
+        for name in ("lower", "upper"):
+            np.testing.assert_array_max_ulp(getattr(cert, name), getattr(ref, name), maxulp=32)
 
 
 def _jacobians(layers, relu, x: torch.Tensor) -> torch.Tensor:

@@ -444,9 +444,10 @@ def certified_lipschitz(
     lower bound are settled, the others are bisected across their widest axis, every model
     and box at once, until upper - lower <= tol * max(1, |upper|) for every model or
     ``max_boxes`` live boxes would be exceeded (then ``converged`` is False and the bounds
-    still hold). ``chunk``: boxes per model per evaluation; the bounds do not depend on it,
-    and 256 keeps the enclosure's largest tensors (0.5 MB per model) in cache: faster than
-    4096 (benchmarks/bench_certify.py times both). ``enclosure``: "auto" (the affine
+    still hold). ``chunk``: boxes per model per evaluation; the bounds do not depend on it
+    beyond rounding (a few units in the last place on some processors), and 256 keeps the
+    enclosure's largest tensors (0.5 MB per model) in cache: faster than 4096
+    (benchmarks/bench_certify.py times both). ``enclosure``: "auto" (the affine
     one where it applies) or "interval" (intervals for every network: the baseline of
     benchmarks/bench_certify.py).
 
