@@ -16,7 +16,14 @@ from scorew2.dimsweep import AT_FLOOR, claim_dimsweep, dimsweep_runs, dimsweep_s
 from scorew2.evaluate import RunGroup
 from scorew2.evaluate.cloud import cloud_lipschitz_group, embedded_paper_grid
 from scorew2.evaluate.losses import loss_group
-from scorew2.highdim import dim_name, dim_variants, law_lipschitz, make_highdim, parse_dim
+from scorew2.highdim import (
+    dim_name,
+    dim_variants,
+    law_lipschitz,
+    make_highdim,
+    parse_dim,
+    plane_twin,
+)
 from scorew2.lipschitz import jacobian_sym_eigs
 from scorew2.metrics import moments_group
 from scorew2.moments import gaussian_w2, law_moments, sample_moments, trivial_upper
@@ -62,6 +69,33 @@ def test_gaussian_is_unclipped_with_the_configured_variance() -> None:
     x = make_highdim("gaussian", 20000, 5, seed=0, var=0.1, clip=1.0)
     assert np.abs(x).max() > 1.0  # clip is not applied
     assert np.var(x, axis=0) == pytest.approx(np.full(5, 0.1), rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("name", "clip", "twin"),
+    [
+        ("four_clusters-d2", 1.0, "four_clusters"),
+        ("gaussian-d2", np.inf, "gaussian"),
+        ("gaussian-d2", 1.0, "gaussian-d2"),  # the embedding drops the clip: another set
+        ("four_clusters-d4", 1.0, "four_clusters-d4"),
+    ],
+)
+def test_a_set_in_the_plane_is_its_twin_only_where_the_arrays_are_equal(
+    name: str, clip: float, twin: str
+) -> None:
+    datasets = {
+        "four_clusters": {"n": 300, "std": 0.05},
+        "gaussian": {"n": 300, "var": 1.0, "clip": clip},  # var 1: the clip of 1 acts
+    }
+    assert plane_twin(name, datasets) == twin
+    base, dim = parse_dim(name)
+    params = {k: v for k, v in datasets[base].items() if k != "n"}
+    embedded = make_highdim(base, 300, dim, 11, **params)
+    same = embedded.shape[1] == 2 and np.array_equal(
+        embedded, make_dataset(base, 300, 11, **params)
+    )
+    assert same == (twin == base)
+    assert plane_twin(base, datasets) == base and plane_twin("moons", datasets) == "moons"
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,33 @@ def test_every_target_exists(smoke: Path) -> None:
         assert (smoke / "tables" / name).is_file(), name
 
 
+def test_a_training_job_that_another_covers_does_not_run(smoke: Path) -> None:
+    """The smoke config's robustness base set trains what tsweep_authors trains at T = 5 (same
+    set, schedule, seeds and regulariser): its run groups read tsweep_authors' models, and no
+    job of its own trains them; its perturbed sets train their own."""
+    runs = smoke / "runs"
+    assert (runs / "tsweep_authors/four_clusters/train_T5/checkpoints.pt").is_file()
+    assert not (runs / "robustness/four_clusters/train_T5").exists()
+    assert (runs / "robustness/four_clusters/none/T5/bound.csv").is_file()
+    assert (runs / "robustness/four_clusters-shift0.2/train_T5/checkpoints.pt").is_file()
+
+
+def test_the_default_config_trains_each_model_once(tmp_path: Path) -> None:
+    """config.yaml: the four clusters of tsweep_authors at T = 10, of robustness and of the
+    dimension sweep in d = 2 read loglog's models (each is in loglog's batch); the Gaussian in
+    d = 2 (unclipped) is not loglog's clipped set and trains on its own."""
+    out = snakemake("-n", "--config", f"results_dir={tmp_path}").stdout
+    trained = set(re.findall(r"runs/(\S+)/train_T(\d+)/checkpoints\.pt", out))
+    assert ("loglog", "four_clusters", "10") in {(*e.split("/"), t) for e, t in trained}
+    shared = {
+        "tsweep_authors/four_clusters",
+        "robustness/four_clusters",
+        "dimsweep/four_clusters-d2",
+    }
+    assert not {(e, "10") for e in shared} & trained, trained
+    assert {("dimsweep/gaussian-d2", "10"), ("tsweep_authors/four_clusters", "50")} <= trained
+
+
 def test_runs_table_well_formed(smoke: Path) -> None:
     cfg = yaml.safe_load(SMOKE.read_text())
     runs = pd.read_csv(smoke / "tables" / "runs.csv")

@@ -13,21 +13,31 @@ grows (same n in every d):
 The appended coordinates come from their own stream: child d of the data seed's
 ``SeedSequence`` (the 2-D part from ``np.random.default_rng(seed)``, as ``scorew2.data``).
 A set in d dimensions is named ``{base}-d{d}`` (``gaussian-d8``): ``dim_name`` writes the
-name and ``parse_dim`` reads it back. No torch here.
+name and ``parse_dim`` reads it back; ``plane_twin`` names the 2-D set that a set in d = 2
+equals. No torch here.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from scorew2._checks import check_choice
 from scorew2.data import DEFAULTS, make_dataset
 
-__all__ = ["DIM_SETS", "dim_name", "dim_variants", "law_lipschitz", "make_highdim", "parse_dim"]
+__all__ = [
+    "DIM_SETS",
+    "dim_name",
+    "dim_variants",
+    "law_lipschitz",
+    "make_highdim",
+    "parse_dim",
+    "plane_twin",
+]
 
 #: The data sets the dimension sweep embeds, in the order tables and figures show them.
 DIM_SETS = ("gaussian", "four_clusters")
@@ -50,6 +60,23 @@ def parse_dim(name: str) -> tuple[str, int] | None:
 def dim_variants(bases: Sequence[str], dims: Sequence[int]) -> list[str]:
     """Every base in every dimension: base-major, dimensions in the given order."""
     return [dim_name(b, d) for b in bases for d in dims]
+
+
+def plane_twin(name: str, datasets: Mapping[str, Mapping[str, Any]]) -> str:
+    """The name of the set whose training array equals ``name``'s: the base set for a set in
+    d = 2 that ``make_highdim`` leaves as it is (no coordinate appended; four clusters always,
+    the Gaussian when its configured ``clip`` is infinite, since the embedding drops the clip),
+    ``name`` itself otherwise.
+
+    ``datasets`` is the config's block of 2-D sets (name -> parameters, as ``make_highdim``
+    and ``scorew2.data.make_dataset`` read them, both from the same data seed).
+    """
+    parsed = parse_dim(name)
+    if parsed is None or parsed[1] != 2 or parsed[0] not in DIM_SETS:
+        return name
+    base = parsed[0]
+    clip = {**DEFAULTS[base], **datasets.get(base, {})}.get("clip", math.inf)
+    return name if base == "gaussian" and math.isfinite(clip) else base
 
 
 def _noise_scale(base: str, params: dict[str, float]) -> float:

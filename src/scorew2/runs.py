@@ -4,7 +4,9 @@ A *run* is one model: (experiment, data set, regulariser, T, seed). A *run group
 of one (experiment, data set, regulariser, T); its tables have one row per (seed, epoch) or
 (seed, epoch, step), headed by the identity columns ``ID_COLUMNS``. A *training batch* holds
 every regulariser's seeds of one (experiment, data set, T), regulariser-major
-(``batch_layout``). Neither torch nor POT is imported here.
+(``batch_layout``); a *training job* trains one batch, and a job whose models another job
+trains already reads them from there (``shared_training``). Neither torch nor POT is imported
+here.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ __all__ = [
     "REGULARIZERS",
     "RUN_KEYS",
     "GroupId",
+    "TrainingJob",
     "batch_layout",
     "experiment_kinds",
     "final_rows",
     "frame",
     "ordered",
+    "shared_training",
 ]
 
 #: Experiment kinds: what an experiment computes and which figures and claims it feeds.
@@ -100,3 +104,68 @@ def batch_layout(regularizers: Sequence[str], seeds: Sequence[int]) -> tuple[lis
 def experiment_kinds(experiments: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """Experiment name -> kind, from a validated config's ``experiments``."""
     return {name: str(exp["kind"]) for name, exp in experiments.items()}
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One training job, (experiment, data set, T), and what decides the models it trains.
+
+    Attributes
+    ----------
+    experiment, dataset : str
+    T : int
+    trains_on : str
+        The training set's identity: jobs with equal ``trains_on`` train on equal arrays.
+    schedule : tuple
+        The noise schedule (kind, beta_start, beta_end) at this T.
+    regularizers : tuple of str
+    seeds : tuple of int
+        The batch's regularisers and the seeds each trains (``batch_layout``).
+    """
+
+    experiment: str
+    dataset: str
+    T: int
+    trains_on: str
+    schedule: tuple[str, float, float]
+    regularizers: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """(experiment, data set, T): the job's wildcards."""
+        return (self.experiment, self.dataset, self.T)
+
+    def covers(self, other: TrainingJob) -> bool:
+        """Whether this job's batch holds every model of ``other``: the same seeds on the same
+        training set under the same schedule and T, and each of its regularisers."""
+        same = (self.trains_on, self.T, self.schedule, self.seeds)
+        return same == (other.trains_on, other.T, other.schedule, other.seeds) and set(
+            other.regularizers
+        ) <= set(self.regularizers)
+
+
+def shared_training(jobs: Sequence[TrainingJob]) -> dict[tuple[str, str, int], TrainingJob]:
+    """For every training job, the job whose checkpoints file holds its models.
+
+    Each model of a batch is trained as it would be alone (its own seeded streams; the
+    training settings are the config's, the same for every job, and the clipping bound acts
+    on weight_clip models only), so a job that another covers (``TrainingJob.covers``) need
+    not run: its run groups read their regulariser's models from the covering job's file. Of
+    the jobs that cover a job, the one with the most regularisers holds them, the first
+    listed on a tie; it covers itself, so no job points at one that points elsewhere.
+
+    Parameters
+    ----------
+    jobs : sequence of TrainingJob
+        Every training job of the workflow, each once, in config order.
+
+    Returns
+    -------
+    dict
+        ``job.key`` -> the job that trains its models (``job`` itself when none covers it).
+    """
+    return {
+        job.key: max((c for c in jobs if c.covers(job)), key=lambda c: len(set(c.regularizers)))
+        for job in jobs
+    }

@@ -7,9 +7,9 @@ from snakemake.utils import min_version
 from scorew2.codeversion import code_version
 from scorew2.config import load_schema, validate_config
 from scorew2.data import DEFAULTS as DATA_DEFAULTS
-from scorew2.highdim import dim_variants, parse_dim
+from scorew2.highdim import dim_variants, parse_dim, plane_twin
 from scorew2.perturb import parse_variant, variants
-from scorew2.runs import REGULARIZERS, experiment_kinds, ordered
+from scorew2.runs import REGULARIZERS, TrainingJob, experiment_kinds, ordered, shared_training
 
 min_version("9.20")
 
@@ -118,11 +118,40 @@ def get_law(w):
     return spec
 
 
+def training_jobs():
+    """Every (experiment, data set, T) of the config as a ``TrainingJob``, in config order."""
+    jobs = {}
+    for g in run_groups():
+        ex, key = EXPERIMENTS[g["exp"]], (g["exp"], g["dataset"], int(g["T"]))
+        sch = ex["schedule"]
+        jobs[key] = TrainingJob(
+            *key,
+            trains_on=plane_twin(g["dataset"], config["datasets"]),
+            schedule=(sch["kind"], sch["beta_start"], sch["beta_end"]),
+            regularizers=tuple(ex["regularizers"]),
+            seeds=tuple(ex["seeds"]),
+        )
+    return list(jobs.values())
+
+
+# (experiment, data set, T) -> the training job whose checkpoints file holds its models; a job
+# that another covers does not run (scorew2.runs.shared_training). In config.yaml, the four
+# clusters of tsweep_authors at T = 10, of robustness and of dimsweep in d = 2 read loglog's.
+TRAINED_BY = shared_training(training_jobs())
+
+
+def trained_file(job):
+    return TRAINED.format(exp=job.experiment, dataset=job.dataset, T=job.T)
+
+
+def get_checkpoints(w):
+    """The checkpoints file that holds a run group's models (``TRAINED_BY``)."""
+    return trained_file(TRAINED_BY[(w.exp, w.dataset, int(w.T))])
+
+
 def train_files():
-    """The checkpoints file of every training job."""
-    return sorted(
-        {TRAINED.format(exp=g["exp"], dataset=g["dataset"], T=g["T"]) for g in run_groups()}
-    )
+    """The checkpoints file of every training job that runs."""
+    return sorted({trained_file(job) for job in TRAINED_BY.values()})
 
 
 def get_schedule(w):

@@ -7,7 +7,7 @@
 rule sample:
     input:
         data=f"{R}/data/{{dataset}}.npz",
-        checkpoints=TRAINED,
+        checkpoints=get_checkpoints,
     output:
         samples=f"{GROUP}/samples.npz",
     log:
@@ -51,7 +51,7 @@ rule w2:
 rule losses:
     input:
         data=f"{R}/data/{{dataset}}.npz",
-        checkpoints=TRAINED,
+        checkpoints=get_checkpoints,
     output:
         losses=f"{GROUP}/losses.csv",
     log:
@@ -74,7 +74,7 @@ rule losses:
 rule lipschitz:
     input:
         data=f"{R}/data/{{dataset}}.npz",
-        checkpoints=TRAINED,
+        checkpoints=get_checkpoints,
     output:
         lipschitz=f"{GROUP}/lipschitz.csv",
     log:
@@ -98,7 +98,7 @@ rule lipschitz:
 rule certify:
     input:
         data=f"{R}/data/{{dataset}}.npz",
-        checkpoints=TRAINED,
+        checkpoints=get_checkpoints,
     output:
         certified=f"{GROUP}/certified.csv",
     log:
@@ -123,7 +123,7 @@ rule certify:
 rule lipschitz_cloud:
     input:
         data=f"{R}/data/{{dataset}}.npz",
-        checkpoints=TRAINED,
+        checkpoints=get_checkpoints,
     output:
         lipschitz=f"{GROUP}/lipschitz_cloud.csv",
     log:
