@@ -11,6 +11,7 @@ depends on them, and nothing upstream.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from pathlib import Path
 
@@ -28,21 +29,30 @@ def _module_file(name: str, src: Path) -> Path | None:
     return None
 
 
+@functools.lru_cache(maxsize=512)
+def _import_statements(source: str, filename: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(module, names imported from it) of every absolute import in ``source``: ``import a``
+    gives ("a", ()), ``from a import b, c`` gives ("a", ("b", "c")). Cached by the source text:
+    each rule's code version parses the same modules, and Snakemake computes one per rule."""
+    out = []
+    for node in ast.walk(ast.parse(source, filename=filename)):
+        if isinstance(node, ast.Import):
+            out.extend((a.name, ()) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.module, tuple(a.name for a in node.names)))
+    return tuple(out)
+
+
 def imported_modules(path: Path, src: Path) -> set[str]:
     """The ``scorew2`` modules the file ``path`` imports (anywhere in it), with the packages
     that contain them (importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__``)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            # `from scorew2.evaluate import samples` imports a submodule
-            names.update(
-                f"{node.module}.{a.name}"
-                for a in node.names
-                if _module_file(f"{node.module}.{a.name}", src) is not None
-            )
+    for module, imported in _import_statements(path.read_text(), str(path)):
+        names.add(module)
+        # `from scorew2.evaluate import samples` imports a submodule
+        names.update(
+            f"{module}.{a}" for a in imported if _module_file(f"{module}.{a}", src) is not None
+        )
     out: set[str] = set()
     for name in names:
         parts = name.split(".")
