@@ -120,18 +120,20 @@ def get_law(w):
 
 def training_jobs():
     """Every (experiment, data set, T) of the config as a ``TrainingJob``, in config order."""
-    jobs = {}
-    for g in run_groups():
-        ex, key = EXPERIMENTS[g["exp"]], (g["exp"], g["dataset"], int(g["T"]))
-        sch = ex["schedule"]
-        jobs[key] = TrainingJob(
-            *key,
-            trains_on=plane_twin(g["dataset"], config["datasets"]),
-            schedule=(sch["kind"], sch["beta_start"], sch["beta_end"]),
+    return [
+        TrainingJob(
+            e,
+            d,
+            int(t),
+            trains_on=plane_twin(d, config["datasets"]),
+            schedule=tuple(ex["schedule"][k] for k in ("kind", "beta_start", "beta_end")),
             regularizers=tuple(ex["regularizers"]),
             seeds=tuple(ex["seeds"]),
         )
-    return list(jobs.values())
+        for e, ex in EXPERIMENTS.items()
+        for d in experiment_datasets(ex)
+        for t in ex["T"]
+    ]
 
 
 # (experiment, data set, T) -> the training job whose checkpoints file holds its models; a job
@@ -141,6 +143,7 @@ TRAINED_BY = shared_training(training_jobs())
 
 
 def trained_file(job):
+    """The checkpoints file a ``TrainingJob`` writes."""
     return TRAINED.format(exp=job.experiment, dataset=job.dataset, T=job.T)
 
 
