@@ -92,6 +92,9 @@ def test_sigkill_during_training_resumes_bit_identically(tmp_path: Path) -> None
 def test_a_second_run_on_the_same_results_is_refused_and_the_first_completes(
     tmp_path: Path,
 ) -> None:
+    """The first run is stopped (SIGSTOP) once training is under way, so it holds its lock
+    however fast training is; the second run must be refused, and the first, continued,
+    must complete."""
     results = tmp_path / "results"
     cfg = write_config(tmp_path, results)
     trained = results / "runs/loglog/moons/train_T10"
@@ -101,17 +104,25 @@ def test_a_second_run_on_the_same_results_is_refused_and_the_first_completes(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 240
     while state_epoch(trained / "train_state.pt") < 1 and time.monotonic() < deadline:
         assert first.poll() is None, "the first run ended before training was under way"
         time.sleep(0.2)
-    second = subprocess.run(
-        [*SNAKEMAKE, "--configfile", str(cfg)], cwd=REPO, capture_output=True, text=True
-    )
-    running = first.poll() is None
+    os.killpg(first.pid, signal.SIGSTOP)
+    try:
+        assert first.poll() is None, "the first run was over before it could be paused"
+        second = subprocess.run(
+            [*SNAKEMAKE, "--configfile", str(cfg)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
     _, err = first.communicate(timeout=600)
-    assert running, "the first run was over before the second started: nothing was tested"
     assert second.returncode != 0
     assert "Directory cannot be locked" in second.stdout + second.stderr
     assert first.returncode == 0, err[-3000:]
