@@ -18,6 +18,7 @@
 # Everything is bounded: each step by `timeout`, the whole step by SLURM_CI_TIMEOUT seconds
 # (default 3000), and the daemons are stopped by the outer shell even if the inner one is killed.
 # Needs root and apt (Debian 12 / SLURM 22.05 tested). Usage: bash .ci/slurm.sh
+#   (bash .ci/slurm.sh --remove-stale: only remove a killed run's leftover slurm.conf, below)
 # Environment: SLURM_CI_WORK (scratch folder, default a new /tmp/scorew2-slurmci.*),
 #   SLURM_CI_TIMEOUT (s), SLURM_CI_KEEP=1 keeps the scratch folder on success,
 #   SLURM_CI_FAULTS_ONLY=1 runs the cluster and its faults only (no smoke runs, no check d),
@@ -27,6 +28,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
 SELF="$REPO/.ci/slurm.sh"
+
+SLURM_CONF=/etc/slurm/slurm.conf
+MARK="# single-node CI cluster written by scorew2 .ci/slurm.sh"
+
+# ------------------------------------------------------------------ a killed run's leftover
+# A run killed before its teardown (its session ended) leaves its marked slurm.conf behind.
+# scontrol then waits about 9 s for the controller that is gone, and so does every Snakemake
+# start on this machine: the SLURM executor plugin runs `scontrol show config` when it is
+# imported. `bash .ci/slurm.sh --remove-stale` (.ci/run, before its tests) removes that file
+# when no slurmctld runs; any other slurm.conf is left alone.
+if [ "${1:-}" = "--remove-stale" ]; then
+  if [ -f "$SLURM_CONF" ] && head -1 "$SLURM_CONF" | grep -qxF "$MARK" \
+      && ! pgrep -x slurmctld >/dev/null; then
+    if rm -f "$SLURM_CONF" /etc/slurm/cgroup.conf; then
+      echo "slurm.sh: removed the stale $SLURM_CONF of a killed CI run"
+    else
+      echo "slurm.sh: cannot remove the stale $SLURM_CONF (not root?): Snakemake starts wait ~9 s"
+    fi
+  fi
+  exit 0
+fi
 
 # ------------------------------------------------------------------ outer: bound + teardown
 if [ -z "${SLURM_CI_INNER:-}" ]; then
@@ -57,8 +79,6 @@ HOST="$(hostname -s)"
 CONFIG=tests/smoke/config.yaml
 SMK="$REPO/.venv/bin/snakemake"
 PLUGIN="snakemake-executor-plugin-slurm>=2.8.0,<3"
-SLURM_CONF=/etc/slurm/slurm.conf
-MARK="# single-node CI cluster written by scorew2 .ci/slurm.sh"
 log() { echo "[slurm-ci $(date +%T) +$(( $(date +%s) - T0 ))s] $*"; }
 
 stop_pid() {  # stop_pid <name>: TERM, wait up to 15 s, then KILL the PID recorded for <name>

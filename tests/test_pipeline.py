@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,6 +122,33 @@ def test_the_default_config_trains_each_model_once(tmp_path: Path) -> None:
     }
     assert not {(e, "10") for e in shared} & trained, trained
     assert {("dimsweep/gaussian-d2", "10"), ("tsweep_authors/four_clusters", "50")} <= trained
+
+
+def test_the_readme_counts_the_slurm_jobs_of_a_full_run(tmp_path: Path) -> None:
+    """README, "Grouping": the SLURM jobs of a full run (one per group job, one per job of an
+    ungrouped rule; `all` runs no code), the jobs in all, the training jobs and the evaluation
+    group jobs, as a dry run of the SLURM profile counts them."""
+    out = snakemake(
+        "--profile", "profiles/slurm", "-n", "--forceall", "--config", f"results_dir={tmp_path}"
+    ).stdout
+    groups = yaml.safe_load((REPO / "profiles/slurm/profile.yaml").read_text())["groups"]
+    rules = Counter(re.findall(r"^(?:local)?rule (\w+):", out, re.M))
+    group_jobs = Counter(re.findall(r"Group job (\w+) ", out))
+    ungrouped = sum(n for rule, n in rules.items() if rule not in groups and rule != "all")
+    total = int(re.search(r"^total\s+(\d+)", out, re.M).group(1))
+    text = " ".join((REPO / "README.md").read_text().split())
+    counted = re.search(
+        r"submits (\d+) SLURM jobs instead of (\d+) .*?model: (\d+) jobs\).*?`bound`: (\d+) jobs\)",
+        text,
+    )
+    assert counted, "README: the Grouping paragraph's counts are gone"
+    readme = tuple(int(g) for g in counted.groups())
+    assert readme == (
+        sum(group_jobs.values()) + ungrouped,
+        total,
+        rules["train"],
+        group_jobs["eval"],
+    )
 
 
 def test_runs_table_well_formed(smoke: Path) -> None:
