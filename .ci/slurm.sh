@@ -31,6 +31,7 @@ SELF="$REPO/.ci/slurm.sh"
 
 SLURM_CONF=/etc/slurm/slurm.conf
 MARK="# single-node CI cluster written by scorew2 .ci/slurm.sh"
+ours() { head -1 "$SLURM_CONF" | grep -qxF "$MARK"; }   # the slurm.conf is this script's
 
 # ------------------------------------------------------------------ a killed run's leftover
 # A run killed before its teardown (its session ended) leaves its marked slurm.conf behind.
@@ -39,8 +40,7 @@ MARK="# single-node CI cluster written by scorew2 .ci/slurm.sh"
 # imported. `bash .ci/slurm.sh --remove-stale` (.ci/run, before its tests) removes that file
 # when no slurmctld runs; any other slurm.conf is left alone.
 if [ "${1:-}" = "--remove-stale" ]; then
-  if [ -f "$SLURM_CONF" ] && head -1 "$SLURM_CONF" | grep -qxF "$MARK" \
-      && ! pgrep -x slurmctld >/dev/null; then
+  if [ -f "$SLURM_CONF" ] && ours && ! pgrep -x slurmctld >/dev/null; then
     if rm -f "$SLURM_CONF" /etc/slurm/cgroup.conf; then
       echo "slurm.sh: removed the stale $SLURM_CONF of a killed CI run"
     else
@@ -107,7 +107,7 @@ teardown() {
   stop_pid slurmd
   stop_pid slurmctld
   stop_pid munged
-  if [ -f "$SLURM_CONF" ] && head -1 "$SLURM_CONF" | grep -qxF "$MARK"; then
+  if [ -f "$SLURM_CONF" ] && ours; then
     rm -f "$SLURM_CONF" /etc/slurm/cgroup.conf
   fi
 }
@@ -208,7 +208,7 @@ fi
 log "configure a one-node cluster on $HOST (loopback)"
 # NodeName must be `hostname -s` and resolve
 getent hosts "$HOST" >/dev/null || echo "127.0.0.1 $HOST" >> /etc/hosts
-if [ -f "$SLURM_CONF" ] && ! head -1 "$SLURM_CONF" | grep -qxF "$MARK"; then
+if [ -f "$SLURM_CONF" ] && ! ours; then
   log "FAIL: $SLURM_CONF exists and is not this script's: refusing to replace a real cluster's"
   exit 1
 fi
