@@ -34,6 +34,19 @@ memory against n, the ratio to emd2 and the agreement of the costs, the relative
 (``proven``: W2Result.gap_rtol, 1e-10, or 1e-9 where POT's simplex could not improve the plan
 further), and the fitted exponent of the time (least squares on log t against log n over the
 sizes from 2,000 up).
+
+Rounds mode (where the time of one solve goes, finest level first):
+
+    .venv/bin/python benchmarks/bench_w2.py --rounds [--sizes 20000] [--shapes clusters]
+        [--pivots]
+
+one solve per size and shape (this process, one thread: set OMP_NUM_THREADS=1), each call of
+POT's sparse network simplex timed (``wasserstein._emd_sparse``, wrapped): its level (n),
+candidate pairs, seconds and, at the finest level, how many points changed partner since the
+previous round; then the simplex's share of the whole solve. --pivots adds
+each finest-level call's pivot count, warm-started as the solver does and cold (no starting
+duals), by bisection on numItermax to within 0.5% (about 20 re-solves a call: minutes at n =
+20,000).
 """
 
 from __future__ import annotations
@@ -50,7 +63,9 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from ot.lp.emd_wrap import emd_c_sparse
 
+from scorew2 import wasserstein
 from scorew2.wasserstein import w2, w2_certified, w2_emd, w2_many_certified
 
 ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -214,6 +229,76 @@ def scale(args: argparse.Namespace) -> None:
             print(f"{shape}: w2_certified time ~ n^{slope:.2f} (fitted over n >= 2000)")
 
 
+def pivot_count(call: tuple, warm: bool) -> int:
+    """Fewest pivots (within 0.5%, at least 100) with which the sparse simplex of ``call``
+    (the arguments of ``wasserstein._emd_sparse``) reaches optimality: bisection on numItermax,
+    from the call's starting duals or (``warm`` False) from none."""
+    a, b, rows, cols, cost, u0, v0 = call
+    r64, c64 = rows.astype(np.uint64), cols.astype(np.uint64)
+    duals = (u0, v0) if warm else (None, None)
+
+    def closes(limit: int) -> bool:
+        return emd_c_sparse(a, b, r64, c64, cost, limit, *duals)[-1] == 1
+
+    lo, hi = 0, 1000
+    while not closes(hi):
+        lo, hi = hi, 4 * hi
+    while hi - lo > max(100, hi // 200):
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if closes(mid) else (mid, hi)
+    return hi
+
+
+def rounds(args: argparse.Namespace) -> None:
+    """Per-call time of POT's sparse simplex inside one w2_certified solve (see the doc)."""
+    calls: list[tuple[tuple, float, np.ndarray]] = []
+    plain = wasserstein._emd_sparse
+
+    def recorded(*call: np.ndarray) -> tuple:
+        t0 = time.perf_counter()
+        out = plain(*call)
+        partner = np.full(len(call[0]), -1)
+        partner[out[0]] = out[1]  # a permutation when n = m (uniform weights)
+        calls.append((call, time.perf_counter() - t0, partner))
+        return out
+
+    wasserstein._emd_sparse = recorded
+    try:
+        for shape in args.shapes:
+            for n in args.sizes:
+                calls.clear()
+                x, y = make_pair(shape, n, args.seed + n)
+                t0 = time.perf_counter()
+                res = w2_certified(x, y)
+                total = time.perf_counter() - t0
+                print(
+                    f"{shape} n = {n}: {total:.2f} s, W2^2 = {res.cost!r}, {res.n_rounds} rounds",
+                    flush=True,
+                )
+                print(f"{'level n':>8} {'pairs':>9} {'solve_s':>8} {'changed':>8} "
+                      f"{'pivots':>8} {'cold':>8}")  # fmt: skip
+                previous = None
+                for call, seconds, partner in calls:
+                    fine = len(call[0]) == n
+                    changed = (
+                        "-" if not fine or previous is None else int((partner != previous).sum())
+                    )
+                    previous = partner if fine else previous
+                    piv = (
+                        (pivot_count(call, True), pivot_count(call, False))
+                        if fine and args.pivots
+                        else ("-", "-")
+                    )
+                    print(f"{len(call[0]):>8d} {len(call[2]):>9d} {seconds:>8.3f} {changed!s:>8} "
+                          f"{piv[0]!s:>8} {piv[1]!s:>8}", flush=True)  # fmt: skip
+                simplex = sum(c[1] for c in calls)
+                print(
+                    f"POT's sparse simplex: {simplex:.2f} of {total:.2f} s ({simplex / total:.0%})"
+                )
+    finally:
+        wasserstein._emd_sparse = plain
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:  # one solve for scale(): solver shape n seed
         solver, shape, n, seed = sys.argv[2:6]
@@ -231,7 +316,14 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=3, help="checkpoint stride for --real")
     parser.add_argument("--scale", action="store_true", help="time and memory against n")
     parser.add_argument("--emd-max", type=int, default=20000, help="largest n for emd2 (--scale)")
+    parser.add_argument("--rounds", action="store_true", help="per-call simplex time of a solve")
+    parser.add_argument("--pivots", action="store_true", help="with --rounds: pivot counts")
     args = parser.parse_args()
+    if args.rounds:
+        args.sizes = args.sizes or [20000]
+        args.shapes = args.shapes if args.shapes != ["clusters", "moons"] else ["clusters"]
+        rounds(args)
+        return
     if args.scale:
         args.sizes = args.sizes or [1000, 2000, 5000, 10000, 20000, 50000]
         args.shapes = args.shapes if args.shapes != ["clusters", "moons"] else ["clusters"]
