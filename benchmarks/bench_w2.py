@@ -319,14 +319,14 @@ def main() -> None:
     parser.add_argument("--rounds", action="store_true", help="per-call simplex time of a solve")
     parser.add_argument("--pivots", action="store_true", help="with --rounds: pivot counts")
     args = parser.parse_args()
+    if (args.rounds or args.scale) and args.shapes == ["clusters", "moons"]:
+        args.shapes = ["clusters"]  # the default of these modes: one shape
     if args.rounds:
         args.sizes = args.sizes or [20000]
-        args.shapes = args.shapes if args.shapes != ["clusters", "moons"] else ["clusters"]
         rounds(args)
         return
     if args.scale:
         args.sizes = args.sizes or [1000, 2000, 5000, 10000, 20000, 50000]
-        args.shapes = args.shapes if args.shapes != ["clusters", "moons"] else ["clusters"]
         scale(args)
         return
     if args.sequence:
