@@ -25,7 +25,7 @@ checkpoints 0, stride, 2 stride, ... are used ({n} in the name is replaced by th
 Scale mode (exact W2 at sizes no dense solver reaches):
 
     .venv/bin/python benchmarks/bench_w2.py --scale [--sizes 1000 2000 5000 10000 20000 50000]
-        [--emd-max 20000] [--shapes clusters]
+        [--emd-max 20000] [--shapes clusters] [--plain]
 
 solves each size once in a fresh process on one thread (OMP/OpenBLAS/MKL threads = 1), so that
 each solve's peak memory is its own (ru_maxrss, imports included); the dense emd2 runs up to
@@ -33,7 +33,9 @@ each solve's peak memory is its own (ru_maxrss, imports included); the dense emd
 memory against n, the ratio to emd2 and the agreement of the costs, the relative gap proven
 (``proven``: W2Result.gap_rtol, 1e-10, or 1e-9 where POT's simplex could not improve the plan
 further), and the fitted exponent of the time (least squares on log t against log n over the
-sizes from 2,000 up).
+sizes from 2,000 up). --plain also solves each size with the assignment start switched off
+(``wasserstein._ASSIGNMENT_MIN`` above n: POT's simplex from the previous round's duals in
+every round) and prints its time and its ratio to the default path.
 
 Rounds mode (where the time of one solve goes, finest level first):
 
@@ -63,8 +65,9 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from ot.lp.emd_wrap import emd_c_sparse
 
+# POT is imported through scorew2 only: scorew2/__init__.py switches POT's torch backend off
+# first (imported before it, POT loads torch: +1-2 s and about 200 MB in every child)
 from scorew2 import wasserstein
 from scorew2.wasserstein import w2, w2_certified, w2_emd, w2_many_certified
 
@@ -168,8 +171,10 @@ def sequence(args: argparse.Namespace) -> None:
 def solve_once(solver: str, shape: str, n: int, seed: int) -> dict:
     """One solve in this process: seconds, peak resident memory (MB), W2^2 and relative gap."""
     x, y = make_pair(shape, n, seed)
+    if solver == "plain":  # the certified path without the assignment start
+        wasserstein._ASSIGNMENT_MIN = sys.maxsize
     t0 = time.perf_counter()
-    if solver == "fast":
+    if solver in ("fast", "plain"):
         res = w2_certified(x, y)
         cost, gap, rtol = res.cost, res.gap / res.cost, res.gap_rtol
     else:
@@ -200,6 +205,7 @@ def scale(args: argparse.Namespace) -> None:
     print(
         f"{'shape':>9} {'n':>6} {'fast_s':>8} {'fast_MB':>8} {'emd_s':>8} {'emd_MB':>8} "
         f"{'emd/fast':>8} {'cost_rel':>8} {'gap_rel':>8} {'proven':>8}"
+        + (f" {'plain_s':>8} {'pl/fast':>8}" if args.plain else "")
     )
     for shape in args.shapes:
         sizes, times = [], []
@@ -217,10 +223,16 @@ def scale(args: argparse.Namespace) -> None:
                 cols = (
                     f"{emd['seconds']:.2f}", f"{emd['peak_mb']:.0f}", f"{ratio:.1f}", f"{rel:.1e}"
                 )  # fmt: skip
+            plain = in_child("plain", shape, n, args.seed + n) if args.plain else None
+            extra = (
+                f" {plain['seconds']:>8.2f} {plain['seconds'] / fast['seconds']:>8.2f}"
+                if plain
+                else ""
+            )
             print(
                 f"{shape:>9} {n:>6d} {fast['seconds']:>8.2f} {fast['peak_mb']:>8.0f} "
                 f"{cols[0]:>8} {cols[1]:>8} {cols[2]:>8} {cols[3]:>8} {fast['gap']:>8.1e} "
-                f"{fast['gap_rtol']:>8.0e}",
+                f"{fast['gap_rtol']:>8.0e}{extra}",
                 flush=True,
             )
         big = np.array(sizes) >= 2000
@@ -238,7 +250,7 @@ def pivot_count(call: tuple, warm: bool) -> int:
     duals = (u0, v0) if warm else (None, None)
 
     def closes(limit: int) -> bool:
-        return emd_c_sparse(a, b, r64, c64, cost, limit, *duals)[-1] == 1
+        return wasserstein.emd_c_sparse(a, b, r64, c64, cost, limit, *duals)[-1] == 1
 
     lo, hi = 0, 1000
     while not closes(hi):
@@ -318,6 +330,7 @@ def main() -> None:
     parser.add_argument("--emd-max", type=int, default=20000, help="largest n for emd2 (--scale)")
     parser.add_argument("--rounds", action="store_true", help="per-call simplex time of a solve")
     parser.add_argument("--pivots", action="store_true", help="with --rounds: pivot counts")
+    parser.add_argument("--plain", action="store_true", help="with --scale: no assignment start")
     args = parser.parse_args()
     if (args.rounds or args.scale) and args.shapes == ["clusters", "moons"]:
         args.shapes = ["clusters"]  # the default of these modes: one shape

@@ -1100,3 +1100,87 @@ def test_w2_many_warm_and_cold_failures_fall_back_to_emd(monkeypatch) -> None:
     assert (res[0].method, res[0].warm_fallback) == ("dense", False)
     assert (res[1].method, res[1].warm_fallback) == ("emd", True)
     assert res[1].value == pytest.approx(w2_emd(ref, samples[1]), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- assignment start
+
+
+def _problem_pairs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All n^2 pairs of two Gaussian clouds: (rows, cols, costs, dense cost matrix)."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((n, 2)), rng.standard_normal((n, 2)) + 0.3
+    rows, cols = np.divmod(np.arange(n * n), n)
+    costs = W._pair_costs(x, y, rows, cols)
+    return rows, cols, costs, costs.reshape(n, n)
+
+
+def test_assignment_start_makes_an_optimal_permutation_tight() -> None:
+    """u = c_{i sigma(i)} - v_sigma(i) for OR-Tools' assignment sigma: in every row the arc
+    with r_ij = c_ij - u_i - v_j = 0 is the mate, the mates form a permutation, and its cost is
+    the optimal assignment cost (scipy's Hungarian-type solver) to the integer rounding, n / S
+    at most; v is kept as given."""
+    n = 120
+    rows, cols, costs, dense = _problem_pairs(n, 61)
+    v = np.random.default_rng(62).standard_normal(n)
+    u = W._assignment_start(rows, cols, costs, v)
+    reduced = dense - u[:, None] - v[None, :]
+    mate = np.argmin(np.abs(reduced), axis=1)
+    assert np.abs(reduced[np.arange(n), mate]).max() < 1e-12
+    assert np.array_equal(np.sort(mate), np.arange(n))
+    r, c = linear_sum_assignment(dense)
+    best = dense[r, c].sum()
+    steps = n * dense.max() / 2.0 ** np.floor(60 - 2 * np.log2(n + 1) - np.log2(dense.max()))
+    assert best <= dense[np.arange(n), mate].sum() <= best + steps
+
+
+def test_assignment_start_is_none_without_a_perfect_matching() -> None:
+    """Two rows whose only candidate is the same column: no assignment exists; the caller then
+    keeps its own potentials."""
+    rows, cols = np.array([0, 1, 2, 2]), np.array([0, 0, 1, 2])
+    assert W._assignment_start(rows, cols, np.ones(4), np.zeros(3)) is None
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "pairs", "solved", "uniform", "expected"),
+    [
+        (12000, 12000, 1050, 1000, True, True),  # grown by exactly 5%
+        (12000, 12000, 1049, 1000, True, False),  # grown by less
+        (12000, 12000, 10, 0, True, True),  # no duals optimal for any candidate set
+        (9999, 9999, 10, 0, True, False),  # too small
+        (12000, 12001, 10, 0, True, False),  # not square
+        (12000, 12000, 10, 0, False, False),  # weights not uniform (a coarse level)
+    ],
+)
+def test_assignment_pays_only_for_large_square_uniform_grown_problems(
+    n: int, m: int, pairs: int, solved: int, uniform: bool, expected: bool
+) -> None:
+    a, b = W._uniform(n), W._uniform(m)
+    if not uniform:
+        a = a.copy()
+        a[:2] += np.array([1e-6, -1e-6])
+    assert W._ASSIGNMENT_MIN == 10_000 and W._ASSIGNMENT_GROWTH == 0.05
+    assert W._assignment_pays(a, b, pairs, solved) is expected
+
+
+def test_certified_path_with_assignment_starts_matches_emd(monkeypatch) -> None:
+    """With the threshold lowered to this problem's size, the cold path starts the finest
+    level's simplex from OR-Tools' assignment (first round and every round that grew the
+    candidate set by 5%), and still returns emd2's optimum, proven; the same with the start
+    switched off (the plain path), to the certificate's gap."""
+    rng = np.random.default_rng(63)
+    x = rng.standard_normal((SPARSE_N, 2))
+    y = 0.8 * rng.standard_normal((SPARSE_N, 2)) + 0.5
+    calls = []
+    start = W._assignment_start
+    monkeypatch.setattr(W, "_ASSIGNMENT_MIN", SPARSE_N)
+    monkeypatch.setattr(W, "_assignment_start", lambda *a: calls.append(len(a[0])) or start(*a))
+    res = w2_certified(x, y)
+    assert calls and all(k > 0 for k in calls)
+    assert res.method == "sparse" and res.gap <= res.gap_rtol * res.cost + 1e-12
+    reference = w2_emd(x, y)
+    assert res.value == pytest.approx(reference, rel=1e-9)
+    monkeypatch.setattr(W, "_ASSIGNMENT_MIN", 10**9)
+    calls.clear()
+    plain = w2_certified(x, y)
+    assert not calls
+    assert plain.value == pytest.approx(res.value, rel=1e-9)
