@@ -570,13 +570,14 @@ def _sparse_rounds(
     near: tuple[np.ndarray, np.ndarray],
     n_levels: int,
     max_rounds: int,
-    solved_pairs: int = 0,
+    assign_first: bool = True,
 ) -> _Solution:
     """Sparse solves on the candidate pairs ``keys`` until the all-pairs certificate holds.
 
     Each round: the sparse network simplex on the candidate pairs, warm-started from (u, v), or
-    from the optimal assignment of the candidate pairs where that pays (``_assignment_pays``:
-    ``solved_pairs`` is the number of pairs (u, v) are optimal for, 0 for none);
+    from the optimal assignment of the candidate pairs where that pays (``_assignment_pays``;
+    in the first round only if ``assign_first``: False when (u, v) are already optimal for a
+    feasible plan of these candidates);
     the duals made exact on a spanning tree (_exact_potentials); local search: the pairs
     (i, j') with j' among the ``near[1]`` neighbours of a partner j of i (and the same from the
     x side, ``near[0]``) whose reduced cost r_ij = c_ij - u_i - v_j is below -tol are added and
@@ -592,6 +593,7 @@ def _sparse_rounds(
     keys = np.unique(keys)
     costs = _pair_costs(x, y, *np.divmod(keys, m))
     n_added = n_added_full = 0
+    solved_pairs = 0 if assign_first else keys.size  # pairs (u, v) are optimal for
     for n_rounds in range(1, max_rounds + 1):
         rows, cols = np.divmod(keys, m)
         if _assignment_pays(a, b, keys.size, solved_pairs):
@@ -797,10 +799,10 @@ def _solve_warm(
     if prev.forest is not None:
         parts.append(prev.forest[0] * m + prev.forest[1])
         u, v = _tree_potentials(x, y, prev.forest, u, v)
-    keys = np.unique(np.concatenate(parts))
     # the previous duals are optimal for the previous plan, a feasible plan here: no
-    # assignment start in the first round
-    return _sparse_rounds(x, y, a, b, keys, u, v, near, 1, _WARM_MAX_ROUNDS, keys.size)
+    # assignment start in the first round (assign_first False)
+    keys = np.concatenate(parts)
+    return _sparse_rounds(x, y, a, b, keys, u, v, near, 1, _WARM_MAX_ROUNDS, False)
 
 
 def w2_many_certified(ref: Any, samples: Any, order: Any = None) -> list[W2Result]:
