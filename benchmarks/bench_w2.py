@@ -27,8 +27,9 @@ Scale mode (exact W2 at sizes no dense solver reaches):
     .venv/bin/python benchmarks/bench_w2.py --scale [--sizes 1000 2000 5000 10000 20000 50000]
         [--emd-max 20000] [--shapes clusters] [--plain]
 
-solves each size once in a fresh process on one thread (OMP/OpenBLAS/MKL threads = 1), so that
-each solve's peak memory is its own (ru_maxrss, imports included); the dense emd2 runs up to
+solves each size --repeats times (default 3; the median time is printed, with that run's
+memory) in fresh processes on one thread (OMP/OpenBLAS/MKL threads = 1), so that each solve's
+peak memory is its own (ru_maxrss, imports included); the dense emd2 runs once, up to
 --emd-max only (its n x n matrix is 8 n^2 bytes: 3.2 GB at n = 20,000). Prints time and peak
 memory against n, the ratio to emd2 and the agreement of the costs, the relative gap proven
 (``proven``: W2Result.gap_rtol, 1e-10, or 1e-9 where POT's simplex could not improve the plan
@@ -200,6 +201,15 @@ def in_child(solver: str, shape: str, n: int, seed: int) -> dict | None:
     return json.loads(out.stdout.splitlines()[-1])
 
 
+def median_child(solver: str, shape: str, n: int, seed: int, repeats: int) -> dict | None:
+    """``in_child`` ``repeats`` times (fresh processes, the same input): the run of median
+    time, or None if any failed."""
+    runs = [in_child(solver, shape, n, seed) for _ in range(repeats)]
+    if any(r is None for r in runs):
+        return None
+    return sorted(runs, key=lambda r: r["seconds"])[(repeats - 1) // 2]
+
+
 def scale(args: argparse.Namespace) -> None:
     """Time and peak memory of w2_certified (and emd2 up to --emd-max) against n."""
     print(
@@ -210,7 +220,7 @@ def scale(args: argparse.Namespace) -> None:
     for shape in args.shapes:
         sizes, times = [], []
         for n in args.sizes:
-            fast = in_child("fast", shape, n, args.seed + n)
+            fast = median_child("fast", shape, n, args.seed + n, args.repeats)
             if fast is None:  # printed; no dense solve to compare with
                 continue
             emd = in_child("emd", shape, n, args.seed + n) if n <= args.emd_max else None
@@ -223,7 +233,9 @@ def scale(args: argparse.Namespace) -> None:
                 cols = (
                     f"{emd['seconds']:.2f}", f"{emd['peak_mb']:.0f}", f"{ratio:.1f}", f"{rel:.1e}"
                 )  # fmt: skip
-            plain = in_child("plain", shape, n, args.seed + n) if args.plain else None
+            plain = (
+                median_child("plain", shape, n, args.seed + n, args.repeats) if args.plain else None
+            )
             extra = (
                 f" {plain['seconds']:>8.2f} {plain['seconds'] / fast['seconds']:>8.2f}"
                 if plain

@@ -602,7 +602,7 @@ def test_exact_potentials_repair_drifted_duals_of_a_degenerate_plan() -> None:
     scale = W._scale(x, y, log["u"], log["v"])
     u0 = log["u"] + 1e-9 * scale * rng.standard_normal(60)
     v0 = log["v"] + 1e-9 * scale * rng.standard_normal(60)
-    u, v, forest = W._exact_potentials(x, y, (fr, fc), (rows, cols, costs), u0, v0)
+    u, v, forest = W._exact_potentials(x, y, (fr, fc), (np.arange(3600), rows, cols, costs), u0, v0)
     assert {(i, j) for i, j in zip(fr, fc, strict=True)} <= set(zip(*forest, strict=True))
     assert len(forest[0]) <= 119  # a forest on the 120 nodes
     rc = (costs - u[rows] - v[cols]).reshape(60, 60)
@@ -621,7 +621,7 @@ def test_tree_potentials_make_every_forest_arc_tight_at_new_costs() -> None:
     rows, cols = np.divmod(np.arange(2000), 40)
     costs = W._pair_costs(x, y, rows, cols)
     _, _, forest = W._exact_potentials(
-        x, y, (sol.rows, sol.cols), (rows, cols, costs), sol.u, sol.v
+        x, y, (sol.rows, sol.cols), (np.arange(2000), rows, cols, costs), sol.u, sol.v
     )
     forest = (forest[0][::2], forest[1][::2])  # several trees
     y2 = y + 0.1 * rng.standard_normal(y.shape)
@@ -691,6 +691,14 @@ def test_full_check_row_minima_against_brute_force() -> None:
     assert np.array_equal(rows, np.flatnonzero(r.min(axis=1) < -tol))
     assert np.array_equal(cols, r.argmin(axis=1)[rows])
     assert 0 < len(rows) < 37 and np.any(np.abs(r.min(axis=1)) < tol)  # the cut matters
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 1000])
+def test_sorted_unique_equals_np_unique(size: int) -> None:
+    """The sort-based unique returns np.unique's values (sorted, each once), duplicates or not."""
+    keys = np.random.default_rng(size).integers(0, max(size // 3, 1), size)
+    out = W._sorted_unique(keys)
+    assert np.array_equal(out, np.unique(keys)) and out.dtype == keys.dtype
 
 
 def test_add_pairs_merges_new_keys_sorted_and_counts_them() -> None:
